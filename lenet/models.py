@@ -1,0 +1,195 @@
+"""The networks of the book, each split into ``features`` (conv/pool) and ``classifier``.
+
+============== ======================================== ===================
+model          what it is                               input
+============== ======================================== ===================
+LeNet5         the faithful 1998 network (LeCun et al.)  ``(N, 1, 32, 32)``
+LeNet          d2l's LeNet: sigmoid + average pooling    ``(N, 1, 28, 28)``
+LeNetModern    LeNet with ReLU + max pooling             ``(N, 1, 28, 28)``
+CifarNet       the PyTorch tutorial's 3-channel ``Net``  ``(N, 3, 32, 32)``
+CifarNetDeep   a 3-block, 32-32-64 CIFAR-10 network      ``(N, 3, 32, 32)``
+============== ======================================== ===================
+
+Every model returns class scores ``(N, 10)``: the largest score is the prediction.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from .layers import C3_TABLE, RBFOutput, ScaledTanh, SparseConv2d, Subsampling
+from .prototypes import rbf_prototypes
+
+
+class _Classifier(nn.Module):
+    """Shared body: ``features`` then ``classifier``, with a checked input size."""
+
+    input_size: tuple[int, int, int]
+    features: nn.Sequential
+    classifier: nn.Sequential
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise ValueError naming the expected shape if ``x`` is not ``(N, *input_size)``."""
+        if x.dim() != 4 or tuple(x.shape[1:]) != tuple(self.input_size):
+            c, h, w = self.input_size
+            raise ValueError(
+                f"{type(self).__name__} expects input of shape (N, {c}, {h}, {w}), "
+                f"got {tuple(x.shape)}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        return self.classifier(self.features(x))
+
+
+class LeNet5(_Classifier):
+    """LeNet-5 as in LeCun, Bottou, Bengio and Haffner (1998), "Gradient-based learning
+    applied to document recognition".
+
+    C1 conv 6@5x5 -> S2 trainable subsampling -> C3 sparse conv 16@5x5 (Table I) ->
+    S4 subsampling -> C5 conv 120@5x5 -> F6 linear 84 -> RBF output against fixed 7x12
+    digit bitmaps. Every layer up to F6 is squashed by ``1.7159 tanh(2a/3)``.
+    Weights start uniform in ``(-2.4/F, 2.4/F)`` with F the fan-in, as in the paper.
+
+    Shape: ``(N, 1, 32, 32) -> (N, 10)`` scores, the negated RBF penalties.
+    """
+
+    input_size = (1, 32, 32)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(OrderedDict([
+            ("C1", nn.Conv2d(1, 6, kernel_size=5)), ("C1_act", ScaledTanh()),
+            ("S2", Subsampling(6)), ("S2_act", ScaledTanh()),
+            ("C3", SparseConv2d(6, C3_TABLE, kernel_size=5)), ("C3_act", ScaledTanh()),
+            ("S4", Subsampling(16)), ("S4_act", ScaledTanh()),
+            ("C5", nn.Conv2d(16, 120, kernel_size=5)), ("C5_act", ScaledTanh()),
+        ]))
+        self.classifier = nn.Sequential(OrderedDict([
+            ("flatten", nn.Flatten()),
+            ("F6", nn.Linear(120, 84)), ("F6_act", ScaledTanh()),
+            ("OUTPUT", RBFOutput(rbf_prototypes())),
+        ]))
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """The paper's initialisation: every weight and bias ~ U(-2.4/F, 2.4/F), F = fan-in."""
+        for module in self.modules():
+            if isinstance(module, SparseConv2d):
+                module.reset_parameters(gain=2.4, scale_by_sqrt=False)
+            elif isinstance(module, (nn.Conv2d, nn.Linear, Subsampling)):
+                fan_in = module.kernel_size**2 if isinstance(module, Subsampling) \
+                    else module.weight[0].numel()
+                for p in (module.weight, module.bias):
+                    p.uniform_(-2.4 / fan_in, 2.4 / fan_in)
+
+
+class LeNet(_Classifier):
+    """LeNet as in d2l ("Dive into Deep Learning", section 7.6): sigmoid activations,
+    average pooling, and ``padding=2`` on C1 so 28x28 MNIST images need no resizing.
+
+    Shape: ``(N, 1, 28, 28) -> (N, 10)`` logits.
+    """
+
+    input_size = (1, 28, 28)
+    activation: Callable[[], nn.Module] = nn.Sigmoid
+    pool: Callable[[], nn.Module] = staticmethod(lambda: nn.AvgPool2d(kernel_size=2, stride=2))
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        act, pool = type(self).activation, type(self).pool
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 6, kernel_size=5, padding=2), act(), pool(),
+            nn.Conv2d(6, 16, kernel_size=5), act(), pool(),
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(16 * 5 * 5, 120), act(),
+            nn.Linear(120, 84), act(),
+            nn.Linear(84, num_classes),
+        )
+        for m in self.modules():  # d2l initialises with Xavier-uniform
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(m.weight)
+
+
+class LeNetModern(LeNet):
+    """LeNet with today's defaults: ReLU and 2x2 max pooling (same shapes as :class:`LeNet`).
+
+    Shape: ``(N, 1, 28, 28) -> (N, 10)`` logits.
+    """
+
+    activation = nn.ReLU
+    pool = staticmethod(lambda: nn.MaxPool2d(kernel_size=2, stride=2))
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__(num_classes)
+        for m in self.modules():  # Kaiming init suits ReLU
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+
+
+class CifarNet(_Classifier):
+    """The 3-channel ``Net`` of PyTorch's CIFAR-10 tutorial: LeNet's shape on colour images.
+
+    Shape: ``(N, 3, 32, 32) -> (N, 10)`` logits.
+    """
+
+    input_size = (3, 32, 32)
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 6, 5), nn.ReLU(), nn.MaxPool2d(2, 2),
+            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2, 2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
+            nn.Linear(120, 84), nn.ReLU(),
+            nn.Linear(84, num_classes),
+        )
+
+
+class CifarNetDeep(_Classifier):
+    """Three 5x5 'same' convolutions (32, 32, 64 maps), each halved by max pooling,
+    then ``Linear(1024, 64) -> Linear(64, 10)``: the CIFAR-10 example of the source notes.
+
+    Shape: ``(N, 3, 32, 32) -> (N, 10)`` logits.
+    """
+
+    input_size = (3, 32, 32)
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(2),
+            nn.Conv2d(32, 32, 5, padding=2), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 5, padding=2), nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(64 * 4 * 4, 64), nn.Linear(64, num_classes),
+        )
+
+
+MODELS: dict[str, type[_Classifier]] = {
+    "lenet5": LeNet5,
+    "lenet": LeNet,
+    "lenet-modern": LeNetModern,
+    "cifar-net": CifarNet,
+    "cifar-net-deep": CifarNetDeep,
+}
+
+
+def get_model(name: str, **kwargs) -> nn.Module:
+    """Build a model by its registry name (one of :data:`MODELS`)."""
+    try:
+        cls = MODELS[name]
+    except KeyError:
+        raise ValueError(f"model must be one of {sorted(MODELS)}, got {name!r}") from None
+    return cls(**kwargs)

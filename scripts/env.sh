@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Create or refresh the project's virtual environment in .venv (idempotent).
+# Sourced by scripts/book.sh and scripts/test.sh; it exports PATH, JUPYTER_PATH and
+# LENET_DATA (when the offline copy of MNIST sits in ../shared/datasets).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+PY="${PYTHON:-python3}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "==> creating $VENV"
+  "$PY" -m venv "$VENV"
+fi
+# Reinstall only when requirements.txt or pyproject.toml changed since the last install.
+STAMP="$VENV/.lenet-installed"
+WANT="$(cat "$ROOT/requirements.txt" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
+  echo "==> installing requirements into $VENV (torch is large: a few minutes the first time)"
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet -r "$ROOT/requirements.txt"
+  "$VENV/bin/python" -m pip install --quiet --no-deps "d2l==1.0.3"
+  "$VENV/bin/python" -m pip install --quiet --no-deps -e "$ROOT"
+  # A kernel named python3 that runs this venv's interpreter, found first via JUPYTER_PATH,
+  # so notebooks never execute in whatever other python3 kernel a machine happens to have.
+  "$VENV/bin/python" -m ipykernel install --prefix "$VENV" --name python3 \
+      --display-name "Python 3 (lenet)" >/dev/null
+  echo "$WANT" >"$STAMP"
+fi
+
+export PATH="$VENV/bin:$PATH"
+export JUPYTER_PATH="$VENV/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}"
+export MPLBACKEND="${MPLBACKEND:-Agg}"
+export PYTHONHASHSEED=0
+if [ -z "${LENET_DATA:-}" ] && [ -d "$ROOT/../shared/datasets/MNIST" ]; then
+  export LENET_DATA="$(cd "$ROOT/../shared/datasets" && pwd)"
+fi
+if [ -n "${LENET_DATA:-}" ]; then
+  echo "==> data root: LENET_DATA=$LENET_DATA"
+else
+  echo "==> data root: not set (torchvision downloads into ~/.cache/lenet, else the embedded subset)"
+fi

@@ -1,0 +1,46 @@
+"""Strict book build: warnings are errors, and a notebook that fails to execute fails the build.
+
+`jupyter-book build` can exit 0 after a notebook raised, so besides `-W -n --keep-going`
+this script also fails on any execution report Jupyter Book left in `reports/`.
+
+Usage: python scripts/strict_build.py [BOOK_ROOT] [--output DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+
+def strict_build(root: Path, output: Path) -> int:
+    """Build the book at `root` into `output` strictly; return a process exit code."""
+    cmd = [
+        sys.executable, "-m", "jupyter_book", "build", str(root),
+        "--toc", str(root / "book" / "_toc.yml"), "--config", str(root / "_config.yml"),
+        "--path-output", str(output), "-W", "-n", "--keep-going",
+    ]
+    print("$", " ".join(cmd), flush=True)
+    status = subprocess.call(cmd)
+    reports = sorted((output / "_build" / "html" / "reports").glob("**/*.log"))
+    for report in reports:
+        print(f"notebook execution failed, see {report}:\n{report.read_text()[-3000:]}")
+    if status == 0 and reports:
+        status = 1
+    print("strict build:", "OK" if status == 0 else f"FAILED (exit {status})", flush=True)
+    return status
+
+
+def main() -> int:
+    here = Path(__file__).resolve().parent.parent
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", nargs="?", type=Path, default=here)
+    parser.add_argument("--output", type=Path, default=None,
+                        help="build folder parent (default: the book root)")
+    args = parser.parse_args()
+    return strict_build(args.root.resolve(), (args.output or args.root).resolve())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
