@@ -54,7 +54,8 @@ class ImageSet:
         images: ``(N, 1, 28, 28)`` float32 in ``[0, 1]``.
         labels: ``(N,)`` int64 class indices.
         name, split: e.g. ``"mnist"``, ``"train"``.
-        source: where the data came from, in words.
+        source: where the data came from, in words (no file paths, so it prints the same
+            on every machine).
     """
 
     images: torch.Tensor
@@ -118,7 +119,7 @@ def load_dataset(name: str = "mnist", split: str = "train", root: str | os.PathL
         if len(images) != len(labels):
             raise CorruptDataError(f"{paths[0]} holds {len(images)} images but {paths[1]} holds "
                                    f"{len(labels)} labels: delete {raw} and download again.")
-        return _to_set(images, labels, name, split, f"{name} from {raw}")
+        return _to_set(images, labels, name, split, f"{DATASETS[name][0]} files in the data root")
     if name == "mnist" and embedded_fallback:
         return embedded_mnist(split, reason)
     raise DataUnavailableError(

@@ -1,0 +1,18 @@
+"""lenet: LeNet-5 and friends from first principles.
+
+The package behind the book "LeNet from First Principles". The modules, one concept each:
+
+* :mod:`lenet.models` -- LeNet5 (1998), LeNet (d2l), LeNetModern, CIFAR networks
+* :mod:`lenet.layers` -- scaled tanh, trainable subsampling, sparse C3 conv, RBF output
+* :mod:`lenet.summary` -- per-layer shapes, parameters and connections
+* :mod:`lenet.data` -- MNIST / Fashion-MNIST tensors, the data root, LeNet-5 preprocessing
+* :mod:`lenet.train` -- device-resident training, evaluation, history
+* :mod:`lenet.checkpoint` -- atomic checkpoints, safe loading
+* :mod:`lenet.plot` -- figures shared by the chapters
+"""
+
+from .models import LeNet, LeNet5, LeNetModern, get_model
+from .summary import summary
+
+__all__ = ["LeNet", "LeNet5", "LeNetModern", "get_model", "summary"]
+__version__ = "0.1.0"

@@ -1,0 +1,112 @@
+"""Command line: ``python -m lenet {summary,train,data} ...``.
+
+Bad flags print a usage message and exit with status 2; a bad value (a model name, a size)
+prints one ``error:`` line naming it and exits with status 2. No tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .checkpoint import CheckpointError
+from .data import CorruptDataError, DataUnavailableError, load_dataset
+from .models import MODELS, get_model
+from .summary import summary
+from .train import default_recipe, evaluate, fit
+
+EXPECTED_ERRORS = (ValueError, TypeError, DataUnavailableError, CorruptDataError,
+                   CheckpointError, FileNotFoundError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lenet", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("summary", help="per-layer shapes, parameters and connections")
+    s.add_argument("model", choices=sorted(MODELS))
+    s.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"),
+                   help="input size (default: the model's own)")
+
+    t = sub.add_parser("train", help="train a model on MNIST or Fashion-MNIST")
+    t.add_argument("--model", choices=sorted(MODELS), default="lenet-modern")
+    t.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
+    t.add_argument("--data-root", help="data root (overrides $LENET_DATA)")
+    t.add_argument("--epochs", type=int, default=5)
+    t.add_argument("--lr", type=float, default=None, help="learning rate (default per optimizer)")
+    t.add_argument("--batch-size", type=int, default=256)
+    t.add_argument("--optimizer", choices=["sgd", "adam"], default="adam")
+    t.add_argument("--schedule", choices=["constant", "onecycle"], default="constant")
+    t.add_argument("--limit", type=int, default=None, help="use only the first N training images")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default=None, help="cpu, cuda or mps (default: best available)")
+    t.add_argument("--checkpoint", type=Path, default=None, help="checkpoint written every epoch")
+    t.add_argument("--resume", action="store_true", help="continue from --checkpoint")
+    t.add_argument("--history", type=Path, default=None, help="write the history as JSON here")
+    t.add_argument("--no-progress", action="store_true")
+
+    d = sub.add_parser("data", help="say where the data comes from")
+    d.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
+    d.add_argument("--data-root", default=None)
+    d.add_argument("--no-download", action="store_true")
+    return parser
+
+
+def run_summary(args: argparse.Namespace) -> None:
+    model = get_model(args.model)
+    print(summary(model, args.input_size or model.input_size))
+
+
+def run_train(args: argparse.Namespace) -> None:
+    if args.resume and args.checkpoint is None:
+        raise ValueError("--resume needs --checkpoint PATH")
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {args.limit}")
+    train = load_dataset(args.dataset, "train", args.data_root)
+    test = load_dataset(args.dataset, "test", args.data_root)
+    if args.limit:
+        train = train.take(args.limit)
+    model = get_model(args.model)
+    transform, loss_fn = default_recipe(model)
+    lr = args.lr if args.lr is not None else (1e-3 if args.optimizer == "adam" else 0.1)
+    print(f"training {args.model} on {train.source}: {len(train):,} train / {len(test):,} test images")
+    history = fit(model, (train.images, train.labels), (test.images, test.labels),
+                  epochs=args.epochs, lr=lr, batch_size=args.batch_size, optimizer=args.optimizer,
+                  schedule=args.schedule, loss_fn=loss_fn, transform=transform, device=args.device,
+                  seed=args.seed, progress=not args.no_progress, checkpoint=args.checkpoint,
+                  resume=args.resume)
+    for epoch, (loss, acc) in enumerate(zip(history.train_loss, history.test_acc), start=1):
+        print(f"epoch {epoch}: train loss {loss:.4f}, test accuracy {acc:.4f}")
+    final = evaluate(model, test.images, test.labels, transform=transform)
+    print(f"test accuracy {final:.4f} (error {100 * (1 - final):.2f}%)")
+    if args.history is not None:
+        atomic_save_json(history.as_dict(), args.history)
+
+
+def atomic_save_json(obj, path: Path) -> None:
+    """Write JSON atomically (temp file + rename), like checkpoints."""
+    tmp = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text(json.dumps(obj, indent=1))
+    tmp.replace(path)
+
+
+def run_data(args: argparse.Namespace) -> None:
+    for split in ("train", "test"):
+        data = load_dataset(args.dataset, split, args.data_root, download=not args.no_download)
+        print(f"{split}: {len(data):,} images from {data.source}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        {"summary": run_summary, "train": run_train, "data": run_data}[args.command](args)
+    except EXPECTED_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,222 @@
+"""Training and evaluation with the dataset held as tensors on the device.
+
+Batches are sliced from device tensors with a seeded, device-side permutation: no
+``DataLoader`` in the hot loop, so a small network such as LeNet is not starved by Python
+overhead. A run is reproducible from its seed, can checkpoint every epoch atomically and
+resume where it stopped, and records a :class:`History`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.std import tqdm
+
+from .checkpoint import load_checkpoint, save_checkpoint
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Transform = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class History:
+    """Per-epoch metrics of a run (plain Python floats, so it glues and serialises cleanly)."""
+
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.train_loss)
+
+    def as_dict(self) -> dict[str, list[float]]:
+        return asdict(self)
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` if given, else CUDA, else Apple's MPS, else the CPU."""
+    if device is not None:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices) for a reproducible run."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1024,
+            transform: Transform | None = None) -> torch.Tensor:
+    """Class scores for ``images``: ``(N, C, H, W) -> (N, classes)``, on the model's device."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = images[start:start + batch_size].to(device, non_blocking=True)
+        out.append(model(transform(x) if transform else x))
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1024,
+             transform: Transform | None = None) -> float:
+    """Accuracy in ``[0, 1]`` of ``model`` on ``images (N, C, H, W)`` with ``labels (N,)``."""
+    scores = predict(model, images, batch_size, transform)
+    return float((scores.argmax(1).cpu() == labels.cpu()).float().mean())
+
+
+def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
+        test: tuple[torch.Tensor, torch.Tensor] | None = None, *, epochs: int = 10,
+        lr: float | list[float] = 0.1, batch_size: int = 256, optimizer: str = "sgd",
+        momentum: float = 0.0, weight_decay: float = 0.0, schedule: str = "constant",
+        loss_fn: LossFn = F.cross_entropy, transform: Transform | None = None,
+        augment: Transform | None = None, device: str | torch.device | None = None,
+        seed: int = 0, progress: bool = True, checkpoint: str | Path | None = None,
+        resume: bool = False) -> History:
+    """Train ``model`` in place and return its :class:`History`.
+
+    Args:
+        model: any classifier returning scores ``(N, classes)``.
+        train, test: ``(images (N, C, H, W), labels (N,))``; moved to the device once.
+        epochs: passes over ``train``.
+        lr: a learning rate, or one per epoch (the paper's schedule is such a list).
+        batch_size: examples per step; the last, smaller batch of an epoch is kept.
+        optimizer: ``"sgd"`` or ``"adam"``.
+        schedule: ``"constant"`` or ``"onecycle"`` (``torch.optim.lr_scheduler.OneCycleLR``
+            peaking at ``lr``).
+        loss_fn: ``(scores, labels) -> loss``; cross-entropy by default.
+        transform: applied to every batch, train and test (e.g. :func:`lenet.data.lenet5_input`).
+        augment: applied to training batches only, before ``transform``.
+        seed: seeds the initial shuffles; same seed, same machine, same history.
+        progress: a bar over epochs that prints no timings (so notebook output is stable).
+        checkpoint: file to write after every epoch (atomically).
+        resume: continue from ``checkpoint`` if it exists.
+    """
+    _check_positive(epochs=epochs, batch_size=batch_size)
+    lrs = _per_epoch(lr, epochs)
+    dev = pick_device(device)
+    model.to(dev)
+    x_train, y_train = train[0].to(dev), train[1].to(dev)
+    opt = _optimizer(model, optimizer, lrs[0], momentum, weight_decay)
+    steps = math.ceil(len(y_train) / batch_size)
+    sched = _scheduler(opt, schedule, lrs[0], epochs, steps)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    history, start = History(), 0
+    if resume and checkpoint is not None and Path(checkpoint).exists():
+        state = load_checkpoint(checkpoint, model, opt, sched)
+        history, start = History(**state["history"]), state["epoch"]
+        gen.set_state(state["generator"])
+    bar = tqdm(total=epochs, initial=start, disable=not progress, file=sys.stderr,
+               mininterval=0, miniters=1, ncols=100,
+               bar_format="{n_fmt}/{total_fmt} epochs |{bar:20}| {desc}")
+    model.train()
+    for epoch in range(start, epochs):
+        if sched is None:
+            for group in opt.param_groups:
+                group["lr"] = lrs[epoch]
+        order = torch.randperm(len(y_train), generator=gen).to(dev)
+        loss_sum = torch.zeros((), device=dev)
+        correct = torch.zeros((), device=dev, dtype=torch.long)
+        for i in range(steps):
+            idx = order[i * batch_size:(i + 1) * batch_size]
+            x, y = x_train[idx], y_train[idx]
+            if augment is not None:
+                x = augment(x)
+            if transform is not None:
+                x = transform(x)
+            scores = model(x)
+            loss = loss_fn(scores, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            loss_sum += loss.detach() * len(y)
+            correct += (scores.argmax(1) == y).sum()
+        history.train_loss.append(float(loss_sum) / len(y_train))
+        history.train_acc.append(float(correct) / len(y_train))
+        history.lr.append(float(opt.param_groups[0]["lr"]))
+        if test is not None:
+            history.test_acc.append(evaluate(model, test[0], test[1], transform=transform))
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, model, opt, sched, epoch=epoch + 1,
+                            history=history.as_dict(), generator=gen.get_state())
+        bar.set_description_str(_postfix(history), refresh=False)
+        bar.update(1)
+    bar.close()
+    return history
+
+
+def _postfix(h: History) -> str:
+    text = f"loss {h.train_loss[-1]:.3f}, train acc {h.train_acc[-1]:.3f}"
+    return text + (f", test acc {h.test_acc[-1]:.3f}" if h.test_acc else "")
+
+
+def _per_epoch(lr: float | list[float], epochs: int) -> list[float]:
+    lrs = [float(lr)] * epochs if isinstance(lr, (int, float)) else [float(v) for v in lr]
+    if len(lrs) != epochs:
+        raise ValueError(f"lr must be a number or a list of {epochs} rates (one per epoch), "
+                         f"got {len(lrs)} rates")
+    if any(not v > 0 for v in lrs):
+        raise ValueError(f"lr must be > 0, got {lr}")
+    return lrs
+
+
+def _check_positive(**values: int) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+
+
+def _optimizer(model: nn.Module, name: str, lr: float, momentum: float, wd: float):
+    params = [p for p in model.parameters() if p.requires_grad]
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    raise ValueError(f"optimizer must be 'sgd' or 'adam', got {name!r}")
+
+
+def _scheduler(opt, name: str, lr: float, epochs: int, steps: int):
+    if name == "constant":
+        return None
+    if name == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=epochs, steps_per_epoch=steps)
+    raise ValueError(f"schedule must be 'constant' or 'onecycle', got {name!r}")
+
+
+def default_recipe(model: nn.Module) -> tuple[Transform | None, LossFn]:
+    """How a model expects to be fed and trained: ``(transform, loss_fn)``.
+
+    LeNet-5 gets the paper's input (:func:`lenet.data.lenet5_input`, 28 -> 32 pixels,
+    background -0.1, ink 1.175) and the MAP loss; every other model takes ``[0, 1]``
+    images and cross-entropy.
+    """
+    from .data import lenet5_input
+    from .layers import map_loss
+    from .models import LeNet5
+
+    if isinstance(model, LeNet5):
+        return lenet5_input, map_loss
+    return None, F.cross_entropy
