@@ -45,25 +45,29 @@ def show_images(images, titles: Sequence[str] | None = None, ncols: int = 8,
     return fig
 
 
-def show_feature_maps(maps, title: str | None = None, ncols: int = 8, cmap: str = "viridis") -> Figure:
-    """The channels of one activation ``(C, H, W)`` as a grid, each titled by its index."""
+def show_feature_maps(maps, title: str | None = None, ncols: int = 8, cmap: str = "viridis",
+                      titles: Sequence[str] | None = None, scale: float = 1.2) -> Figure:
+    """The channels of one activation ``(C, H, W)`` as a grid, titled ``map i`` unless
+    ``titles`` are given; ``scale`` is the size of one panel in inches."""
     x = _array(maps)
-    fig = show_images(x, titles=[f"map {i}" for i in range(len(x))], ncols=ncols, cmap=cmap)
+    titles = titles if titles is not None else [f"map {i}" for i in range(len(x))]
+    fig = show_images(x, titles=titles, ncols=ncols, cmap=cmap, scale=scale)
     if title:
         fig.suptitle(title)
         fig.tight_layout()
     return fig
 
 
-def show_kernels(weight, ncols: int = 8) -> Figure:
+def show_kernels(weight, per_kernel_scale: bool = False) -> Figure:
     """Conv kernels ``(K, C, kh, kw)``: one row per output map, one column per input channel,
-    on a symmetric red-blue scale (red positive, blue negative)."""
+    on a symmetric red-blue scale (red positive, blue negative), shared by all kernels
+    unless ``per_kernel_scale`` (then each kernel uses its own largest magnitude)."""
     w = _array(weight)
     k, c = w.shape[:2]
     fig, axes = plt.subplots(k, c, figsize=(0.9 * c + 0.5, 0.9 * k), squeeze=False)
-    vmax = np.abs(w).max()
     for i in range(k):
         for j in range(c):
+            vmax = np.abs(w[i, j] if per_kernel_scale else w).max() or 1.0
             axes[i, j].imshow(w[i, j], cmap="RdBu_r", vmin=-vmax, vmax=vmax)
             axes[i, j].set_xticks([])
             axes[i, j].set_yticks([])
