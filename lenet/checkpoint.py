@@ -39,6 +39,7 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer=None, scheduler=None,
                     **extra: Any) -> None:
     """Save ``model`` (and optimizer/scheduler states and ``extra`` entries) atomically."""
+    _check_model(model)
     state = {"model_class": type(model).__name__, "model": model.state_dict(), **extra}
     if optimizer is not None:
         state["optimizer"] = optimizer.state_dict()
@@ -55,10 +56,11 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer=None,
         CheckpointError: the file is not a readable checkpoint, or was saved from another
             model class or architecture.
     """
+    _check_model(model)
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
     except Exception as err:  # noqa: BLE001 -- torch raises many types for a damaged file
         raise CheckpointError(f"{path} is not a readable checkpoint ({type(err).__name__}: "
                               f"{err}); delete it and train again.".replace("\n", " ")) from None
@@ -77,6 +79,11 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer=None,
     if scheduler is not None and "scheduler" in state:
         scheduler.load_state_dict(state["scheduler"])
     return state
+
+
+def _check_model(model: object) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
 
 
 def save_weights(model: nn.Module, path: str | os.PathLike) -> None:

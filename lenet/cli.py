@@ -11,14 +11,17 @@ import json
 import sys
 from pathlib import Path
 
+import torch
+
 from .checkpoint import CheckpointError
 from .data import CorruptDataError, DataUnavailableError, load_dataset
 from .models import MODELS, get_model
 from .summary import summary
-from .train import default_recipe, evaluate, fit
+from .train import default_recipe, evaluate, fit, seed_everything
 
+#: Errors that mean "bad input or environment": reported in one line, never as a traceback.
 EXPECTED_ERRORS = (ValueError, TypeError, DataUnavailableError, CorruptDataError,
-                   CheckpointError, FileNotFoundError)
+                   CheckpointError, OSError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_summary(args: argparse.Namespace) -> None:
+    if args.input_size is not None and min(args.input_size) < 1:
+        raise ValueError(f"--input-size must be three positive ints C H W, "
+                         f"got {' '.join(map(str, args.input_size))}")
     model = get_model(args.model)
     print(summary(model, args.input_size or model.input_size))
 
@@ -64,14 +70,22 @@ def run_train(args: argparse.Namespace) -> None:
         raise ValueError("--resume needs --checkpoint PATH")
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
+    for flag in ("epochs", "batch_size"):
+        if getattr(args, flag) < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    if args.lr is not None and not args.lr > 0:
+        raise ValueError(f"--lr must be > 0, got {args.lr}")
+    _check_device(args.device)
     train = load_dataset(args.dataset, "train", args.data_root)
     test = load_dataset(args.dataset, "test", args.data_root)
     if args.limit:
         train = train.take(args.limit)
+    seed_everything(args.seed)  # the initial weights depend on the seed too, not just the shuffles
     model = get_model(args.model)
     transform, loss_fn = default_recipe(model)
     lr = args.lr if args.lr is not None else (1e-3 if args.optimizer == "adam" else 0.1)
-    print(f"training {args.model} on {train.source}: {len(train):,} train / {len(test):,} test images")
+    print(f"training {args.model} on {train.source}: "
+          f"{len(train):,} train / {len(test):,} test images")
     history = fit(model, (train.images, train.labels), (test.images, test.labels),
                   epochs=args.epochs, lr=lr, batch_size=args.batch_size, optimizer=args.optimizer,
                   schedule=args.schedule, loss_fn=loss_fn, transform=transform, device=args.device,
@@ -83,6 +97,25 @@ def run_train(args: argparse.Namespace) -> None:
     print(f"test accuracy {final:.4f} (error {100 * (1 - final):.2f}%)")
     if args.history is not None:
         atomic_save_json(history.as_dict(), args.history)
+
+
+def _check_device(device: str | None) -> None:
+    """Refuse a device name torch does not know, or one this machine does not have."""
+    if device is None:
+        return
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device must be cpu, cuda, cuda:N or mps, got {device!r}") from None
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": getattr(torch.backends, "mps", None) is not None
+                 and torch.backends.mps.is_available()}
+    if not available.get(dev.type, False):
+        raise ValueError(f"--device {device!r} is not available on this machine "
+                         f"(available: {[k for k, v in available.items() if v]})")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {device!r}: this machine has {torch.cuda.device_count()} "
+                         f"CUDA device(s)")
 
 
 def atomic_save_json(obj, path: Path) -> None:

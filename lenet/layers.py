@@ -10,7 +10,9 @@ Each module documents its shapes as ``(N, C, H, W) -> (N, C', H', W')``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import operator
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +27,44 @@ C3_TABLE: tuple[tuple[int, ...], ...] = (
 )
 
 
+def check_int(name: str, value: object, minimum: int = 1) -> int:
+    """Return ``value`` if it is an int ``>= minimum``; else raise naming ``name``.
+
+    Raises:
+        TypeError: ``value`` is not an int (bools are refused too).
+        ValueError: ``value < minimum``.
+    """
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise TypeError(f"{name} must be an int >= {minimum}, got {type(value).__name__} {value!r}")
+    value = operator.index(value)
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
+    return value
+
+
+def check_number(name: str, value: object) -> float:
+    """Return ``value`` as a float if it is a finite real number; else raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a finite number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    return float(value)
+
+
+def check_tensor(name: str, value: object) -> torch.Tensor:
+    """Return ``value`` if it is a ``torch.Tensor``; else raise TypeError naming ``name``."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    return value
+
+
+def _check_maps(x: object, channels: int, layer: str) -> None:
+    """Raise unless ``x`` is a ``(N, channels, H, W)`` tensor."""
+    check_tensor("x", x)
+    if x.dim() != 4 or x.shape[1] != channels:
+        raise ValueError(f"{layer} expects x of shape (N, {channels}, H, W), got {tuple(x.shape)}")
+
+
 class ScaledTanh(nn.Module):
     """``f(a) = A tanh(S a)`` with the paper's ``A = 1.7159`` and ``S = 2/3``.
 
@@ -34,8 +74,8 @@ class ScaledTanh(nn.Module):
 
     def __init__(self, amplitude: float = 1.7159, slope: float = 2.0 / 3.0) -> None:
         super().__init__()
-        self.amplitude = amplitude
-        self.slope = slope
+        self.amplitude = check_number("amplitude", amplitude)
+        self.slope = check_number("slope", slope)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.amplitude * torch.tanh(self.slope * x)
@@ -54,16 +94,15 @@ class Subsampling(nn.Module):
 
     def __init__(self, channels: int, kernel_size: int = 2) -> None:
         super().__init__()
-        if channels < 1:
-            raise ValueError(f"channels must be >= 1, got {channels}")
-        if kernel_size < 1:
-            raise ValueError(f"kernel_size must be >= 1, got {kernel_size}")
+        channels = check_int("channels", channels)
+        kernel_size = check_int("kernel_size", kernel_size)
         self.channels = channels
         self.kernel_size = kernel_size
         self.weight = nn.Parameter(torch.ones(channels))
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_maps(x, self.channels, type(self).__name__)
         k = self.kernel_size
         pooled = F.avg_pool2d(x, k) * (k * k)  # the sum of each block
         return pooled * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
@@ -84,11 +123,9 @@ class SparseConv2d(nn.Module):
 
     def __init__(self, in_channels: int, table: Sequence[Sequence[int]], kernel_size: int) -> None:
         super().__init__()
-        table = tuple(tuple(int(i) for i in row) for row in table)
-        for j, row in enumerate(table):
-            if not row or len(set(row)) != len(row) or min(row) < 0 or max(row) >= in_channels:
-                raise ValueError(
-                    f"table[{j}]={row} must list distinct input maps in 0..{in_channels - 1}")
+        in_channels = check_int("in_channels", in_channels)
+        kernel_size = check_int("kernel_size", kernel_size)
+        table = _check_table(table, in_channels)
         self.in_channels = in_channels
         self.out_channels = len(table)
         self.kernel_size = kernel_size
@@ -128,11 +165,36 @@ class SparseConv2d(nn.Module):
         return dense.index_put((self._rows, self._cols), self.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_maps(x, self.in_channels, type(self).__name__)
         return F.conv2d(x, self.dense_weight(), self.bias)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"connections={len(self._rows)}/{self.in_channels * self.out_channels}")
+
+
+def _check_table(table: object, in_channels: int) -> tuple[tuple[int, ...], ...]:
+    """Validate a connection table: a non-empty sequence of non-empty rows of distinct ints."""
+    allowed = ("a non-empty sequence of rows, each listing distinct input maps in "
+               f"0..{in_channels - 1}")
+    if isinstance(table, (str, bytes)) or not isinstance(table, Iterable):
+        raise TypeError(f"table must be {allowed}, got {type(table).__name__} {table!r}")
+    table = list(table)
+    if len(table) == 0:
+        raise ValueError(f"table must be {allowed}, got an empty table")
+    rows = []
+    for j, row in enumerate(table):
+        if isinstance(row, (str, bytes)) or not isinstance(row, Iterable):
+            raise TypeError(f"table[{j}] must be a sequence of ints, got {row!r}")
+        row = tuple(row)
+        if any(isinstance(i, bool) or not hasattr(i, "__index__") for i in row):
+            raise TypeError(f"table[{j}] must be a sequence of ints, got {row!r}")
+        row = tuple(operator.index(i) for i in row)
+        if not row or len(set(row)) != len(row) or min(row) < 0 or max(row) >= in_channels:
+            raise ValueError(f"table[{j}]={row} must list distinct input maps in "
+                             f"0..{in_channels - 1} (at least one)")
+        rows.append(row)
+    return tuple(rows)
 
 
 class RBFOutput(nn.Module):
@@ -146,8 +208,12 @@ class RBFOutput(nn.Module):
 
     def __init__(self, prototypes: torch.Tensor) -> None:
         super().__init__()
-        if prototypes.dim() != 2:
-            raise ValueError(f"prototypes must be 2-D (classes, features), got {tuple(prototypes.shape)}")
+        check_tensor("prototypes", prototypes)
+        if prototypes.dim() != 2 or 0 in prototypes.shape:
+            raise ValueError("prototypes must be a non-empty 2-D tensor (classes, features), "
+                             f"got shape {tuple(prototypes.shape)}")
+        if not torch.isfinite(prototypes.float()).all():
+            raise ValueError("prototypes must be finite, got NaN or infinite entries")
         self.register_buffer("prototypes", prototypes.float().clone())
 
     @property
@@ -159,6 +225,9 @@ class RBFOutput(nn.Module):
         return self.prototypes.shape[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_tensor("x", x)
+        if x.dim() != 2 or x.shape[1] != self.in_features:
+            raise ValueError(f"x must have shape (N, {self.in_features}), got {tuple(x.shape)}")
         diff = x.unsqueeze(1) - self.prototypes.unsqueeze(0)  # (N, classes, features)
         return -(diff * diff).sum(dim=-1)
 
@@ -176,5 +245,21 @@ def map_loss(scores: torch.Tensor, target: torch.Tensor, j: float = 1.0) -> torc
     prototypes need not move and the penalties cannot all collapse to zero.
     Shapes: scores ``(N, C)``, target ``(N,)`` -> scalar.
     """
+    check_tensor("scores", scores)
+    check_tensor("target", target)
+    j = check_number("j", j)
+    if scores.dim() != 2 or scores.shape[1] < 1:
+        raise ValueError(f"scores must have shape (N, C) with C >= 1, got {tuple(scores.shape)}")
+    if target.dim() != 1 or len(target) != len(scores):
+        raise ValueError(f"target must have shape ({len(scores)},) to match scores, "
+                         f"got {tuple(target.shape)}")
+    if target.dtype.is_floating_point or target.dtype == torch.bool:
+        raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
+    # The value check reads the targets back, so it runs on the CPU only: on an accelerator
+    # it would stall every training step (there, cross_entropy's own check fires instead).
+    if target.device.type == "cpu" and len(target) and (
+            target.min() < 0 or target.max() >= scores.shape[1]):
+        raise ValueError(f"target must hold classes in 0..{scores.shape[1] - 1}, got values in "
+                         f"{int(target.min())}..{int(target.max())}")
     rubbish = scores.new_full((scores.shape[0], 1), -float(j))
     return F.cross_entropy(torch.cat([scores, rubbish], dim=1), target)

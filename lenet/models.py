@@ -21,7 +21,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .layers import C3_TABLE, RBFOutput, ScaledTanh, SparseConv2d, Subsampling
+from .layers import C3_TABLE, RBFOutput, ScaledTanh, SparseConv2d, Subsampling, check_int
 from .prototypes import rbf_prototypes
 
 
@@ -34,6 +34,9 @@ class _Classifier(nn.Module):
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise ValueError naming the expected shape if ``x`` is not ``(N, *input_size)``."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{type(self).__name__} expects a torch.Tensor of shape "
+                            f"(N, {', '.join(map(str, self.input_size))}), got {type(x).__name__}")
         if x.dim() != 4 or tuple(x.shape[1:]) != tuple(self.input_size):
             c, h, w = self.input_size
             raise ValueError(
@@ -101,6 +104,7 @@ class LeNet(_Classifier):
 
     def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
+        check_int("num_classes", num_classes)
         act, pool = type(self).activation, type(self).pool
         self.features = nn.Sequential(
             nn.Conv2d(1, 6, kernel_size=5, padding=2), act(), pool(),
@@ -144,6 +148,7 @@ class CifarNet(_Classifier):
 
     def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
+        check_int("num_classes", num_classes)
         self.features = nn.Sequential(
             nn.Conv2d(3, 6, 5), nn.ReLU(), nn.MaxPool2d(2, 2),
             nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2, 2),
@@ -167,6 +172,7 @@ class CifarNetDeep(_Classifier):
 
     def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
+        check_int("num_classes", num_classes)
         self.features = nn.Sequential(
             nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(2),
             nn.Conv2d(32, 32, 5, padding=2), nn.MaxPool2d(2),
@@ -188,8 +194,40 @@ MODELS: dict[str, type[_Classifier]] = {
 
 def get_model(name: str, **kwargs) -> nn.Module:
     """Build a model by its registry name (one of :data:`MODELS`)."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, one of {sorted(MODELS)}, got {type(name).__name__}")
     try:
         cls = MODELS[name]
     except KeyError:
         raise ValueError(f"model must be one of {sorted(MODELS)}, got {name!r}") from None
     return cls(**kwargs)
+
+
+class LeNetGAP(_Classifier):
+    """LeNetModern's features, a 3x3 conv to 120 maps and a 1x1 conv to one map per class,
+    then global average pooling as the whole head (Network in Network, Lin et al. 2014):
+    no fully connected layer at all.
+
+    Shapes: ``(N, 1, 28, 28) -> features (N, 10, 5, 5) -> GAP (N, 10, 1, 1) -> (N, 10)``
+    logits.
+    """
+
+    input_size = (1, 28, 28)
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        check_int("num_classes", num_classes)
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(2, 2),
+            nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2, 2),
+            nn.Conv2d(16, 120, kernel_size=3, padding=1), nn.ReLU(),
+            nn.Conv2d(120, num_classes, kernel_size=1),
+        )
+        self.classifier = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+
+
+MODELS["lenet-gap"] = LeNetGAP

@@ -10,6 +10,7 @@ connections: only real input units are counted.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from math import ceil, floor, prod
@@ -76,7 +77,8 @@ class Summary(Sequence):
         widths = [max(len(row[i]) for row in [head, *body, foot]) for i in range(5)]
 
         def fmt(row: tuple[str, ...]) -> str:
-            cells = [c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+            cells = [c.ljust(w) if i < 3 else c.rjust(w)
+                     for i, (c, w) in enumerate(zip(row, widths))]
             return "  ".join(cells).rstrip()
 
         rule = "-" * len(fmt(head))
@@ -97,11 +99,9 @@ def summary(model: nn.Module, input_size: Sequence[int]) -> Summary:
         A :class:`Summary` whose rows expose ``name``, ``output_shape``, ``params`` and
         ``connections``; ``print`` it for a table.
     """
-    size = tuple(int(s) for s in input_size)
-    if len(size) == 3:
-        size = (1, *size)
-    if len(size) < 2 or any(s < 1 for s in size):
-        raise ValueError(f"input_size must be (N, C, H, W) or (C, H, W) of positive ints, got {input_size}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    size = _check_size(input_size)
     leaves = {m: path for path, m in model.named_modules() if _is_leaf(m)}
     short = _short_names(list(leaves.values()))
     names = {m: short[path] for m, path in leaves.items()}
@@ -121,9 +121,10 @@ def summary(model: nn.Module, input_size: Sequence[int]) -> Summary:
     handles = [m.register_forward_hook(record) for m in leaves]
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
+    dtype = param.dtype if param is not None and param.is_floating_point() else None
     try:
         with torch.no_grad():
-            model(torch.zeros(size, device=device))
+            model(torch.zeros(size, device=device, dtype=dtype))
     except RuntimeError as err:
         raise ValueError(f"input_size {size} does not fit {type(model).__name__}: {err}") from None
     finally:
@@ -132,7 +133,22 @@ def summary(model: nn.Module, input_size: Sequence[int]) -> Summary:
     return Summary(rows, size)
 
 
-def connections(module: nn.Module, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int | None:
+def _check_size(input_size: object) -> tuple[int, ...]:
+    """``input_size`` as ``(N, ...)``: a sequence of 2 or more positive ints (3 gets N = 1)."""
+    allowed = "a sequence of positive ints such as (N, C, H, W) or (C, H, W)"
+    if isinstance(input_size, (str, bytes, torch.Tensor)) or not isinstance(input_size, Sequence):
+        raise TypeError(f"input_size must be {allowed}, got {type(input_size).__name__} "
+                        f"{input_size!r}")
+    if any(isinstance(s, bool) or not hasattr(s, "__index__") for s in input_size):
+        raise TypeError(f"input_size must be {allowed}, got {tuple(input_size)!r}")
+    size = tuple(operator.index(s) for s in input_size)
+    if len(size) < 2 or any(s < 1 for s in size):
+        raise ValueError(f"input_size must be {allowed}, got {size}")
+    return (1, *size) if len(size) == 3 else size
+
+
+def connections(module: nn.Module, in_shape: tuple[int, ...],
+                out_shape: tuple[int, ...]) -> int | None:
     """Connections of one layer for one example, from its type and ``(C, H, W)`` shapes."""
     numel_out = prod(out_shape)
     if isinstance(module, SparseConv2d):
@@ -173,7 +189,8 @@ def _taps(in_hw, out_hw, kernel, stride, padding, dilation) -> int:
     The 2-D count factorises: it is the product of the 1-D counts along H and along W.
     """
     total = 1
-    for n, o, k, s, p, d in zip(in_hw, out_hw, *(_pair(v) for v in (kernel, stride, padding, dilation))):
+    pairs = (_pair(v) for v in (kernel, stride, padding, dilation))
+    for n, o, k, s, p, d in zip(in_hw, out_hw, *pairs):
         total *= sum(1 for i in range(o) for t in range(k) if 0 <= i * s - p + t * d < n)
     return total
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import random
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -66,12 +67,13 @@ def seed_everything(seed: int) -> None:
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1024,
             transform: Transform | None = None) -> torch.Tensor:
     """Class scores for ``images``: ``(N, C, H, W) -> (N, classes)``, on the model's device."""
-    device = next(model.parameters()).device
+    param = next(model.parameters())
+    dtype = param.dtype if images.is_floating_point() else None  # images follow the weights
     was_training = model.training
     model.eval()
     out = []
     for start in range(0, len(images), batch_size):
-        x = images[start:start + batch_size].to(device, non_blocking=True)
+        x = images[start:start + batch_size].to(param.device, dtype, non_blocking=True)
         out.append(model(transform(x) if transform else x))
     model.train(was_training)
     return torch.cat(out)
@@ -91,7 +93,9 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         loss_fn: LossFn = F.cross_entropy, transform: Transform | None = None,
         augment: Transform | None = None, device: str | torch.device | None = None,
         seed: int = 0, progress: bool = True, checkpoint: str | Path | None = None,
-        resume: bool = False) -> History:
+        resume: bool = False, amp: bool = False, channels_last: bool = False,
+        compile: bool = False, timings: dict | None = None,
+        dtype: torch.dtype | None = None) -> History:
     """Train ``model`` in place and return its :class:`History`.
 
     Args:
@@ -109,33 +113,66 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         seed: seeds the initial shuffles; same seed, same machine, same history.
         progress: a bar over epochs that prints no timings (so notebook output is stable).
         checkpoint: file to write after every epoch (atomically).
-        resume: continue from ``checkpoint`` if it exists.
+        resume: continue from ``checkpoint`` if it exists. The checkpoint also holds the
+            global torch RNG state and, for an ``augment`` with ``state()``/``set_state()``
+            (such as :class:`lenet.paper.RandomAffine`), its state, so a random augment
+            resumes exactly.
+        amp: on CUDA, run forward and loss under bfloat16 autocast (no-op elsewhere).
+        channels_last: on CUDA, store model and images in ``channels_last`` memory format
+            (no-op elsewhere).
+        compile: on CUDA, ``torch.compile`` the model (no-op elsewhere); the first step,
+            which compiles, is timed separately in ``timings``.
+        dtype: cast the model and the images to this floating dtype first. The chapters
+            train their short live demos in ``torch.float64``: float32 kernels may round
+            differently from one process to the next, and training amplifies those last
+            bits into different third decimals; in float64 they stay invisible.
+        timings: if a dict is given, filled with ``first_step_s`` (includes any compile),
+            ``train_s`` (all training steps, evaluation excluded), ``epoch_s`` (a list: the
+            training seconds of each epoch) and ``images`` (examples trained on).
+
+    On CUDA the shuffles come from a CUDA generator, so the permutation never leaves the
+    device; on the CPU a CPU generator, whose state the checkpoint saves.
     """
     _check_positive(epochs=epochs, batch_size=batch_size)
     lrs = _per_epoch(lr, epochs)
     dev = pick_device(device)
-    model.to(dev)
-    x_train, y_train = train[0].to(dev), train[1].to(dev)
+    cuda = dev.type == "cuda"
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"dtype must be a floating torch.dtype such as torch.float64, "
+                        f"got {dtype!r}")
+    model.to(dev, dtype)
+    x_train, y_train = train[0].to(dev, dtype), train[1].to(dev)
+    if cuda and channels_last:
+        model.to(memory_format=torch.channels_last)
+        if x_train.dim() == 4:
+            x_train = x_train.contiguous(memory_format=torch.channels_last)
+    step_model = torch.compile(model) if (cuda and compile) else model
     opt = _optimizer(model, optimizer, lrs[0], momentum, weight_decay)
     steps = math.ceil(len(y_train) / batch_size)
     sched = _scheduler(opt, schedule, lrs[0], epochs, steps)
-    gen = torch.Generator(device="cpu").manual_seed(seed)
+    gen = torch.Generator(device=dev if cuda else "cpu").manual_seed(seed)
     history, start = History(), 0
     if resume and checkpoint is not None and Path(checkpoint).exists():
         state = load_checkpoint(checkpoint, model, opt, sched)
         history, start = History(**state["history"]), state["epoch"]
         gen.set_state(state["generator"])
+        if "torch_rng" in state:  # what a random augment draws from the global RNG
+            torch.set_rng_state(state["torch_rng"])
+        if "augment_state" in state and hasattr(augment, "set_state"):
+            augment.set_state(state["augment_state"])
     bar = tqdm(total=epochs, initial=start, disable=not progress, file=sys.stderr,
                mininterval=0, miniters=1, ncols=100,
                bar_format="{n_fmt}/{total_fmt} epochs |{bar:20}| {desc}")
     model.train()
+    train_s, first_step_s, images, epoch_s = 0.0, 0.0, 0, []
     for epoch in range(start, epochs):
         if sched is None:
             for group in opt.param_groups:
                 group["lr"] = lrs[epoch]
-        order = torch.randperm(len(y_train), generator=gen).to(dev)
+        order = torch.randperm(len(y_train), generator=gen, device=gen.device).to(dev)
         loss_sum = torch.zeros((), device=dev)
         correct = torch.zeros((), device=dev, dtype=torch.long)
+        tick = _clock(dev, timings)
         for i in range(steps):
             idx = order[i * batch_size:(i + 1) * batch_size]
             x, y = x_train[idx], y_train[idx]
@@ -143,27 +180,46 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
                 x = augment(x)
             if transform is not None:
                 x = transform(x)
-            scores = model(x)
-            loss = loss_fn(scores, y)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and amp):
+                scores = step_model(x)
+                loss = loss_fn(scores, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             if sched is not None:
                 sched.step()
-            loss_sum += loss.detach() * len(y)
+            loss_sum += loss.detach().float() * len(y)
             correct += (scores.argmax(1) == y).sum()
+            if timings is not None and epoch == start and i == 0:
+                first_step_s = _clock(dev, timings) - tick
+        if timings is not None:
+            epoch_s.append(_clock(dev, timings) - tick)
+            train_s += epoch_s[-1]
+            images += len(y_train)
         history.train_loss.append(float(loss_sum) / len(y_train))
         history.train_acc.append(float(correct) / len(y_train))
         history.lr.append(float(opt.param_groups[0]["lr"]))
         if test is not None:
             history.test_acc.append(evaluate(model, test[0], test[1], transform=transform))
         if checkpoint is not None:
+            extra = {"augment_state": augment.state()} if hasattr(augment, "state") else {}
             save_checkpoint(checkpoint, model, opt, sched, epoch=epoch + 1,
-                            history=history.as_dict(), generator=gen.get_state())
+                            history=history.as_dict(), generator=gen.get_state(),
+                            torch_rng=torch.get_rng_state(), **extra)
         bar.set_description_str(_postfix(history), refresh=False)
         bar.update(1)
     bar.close()
+    if timings is not None:
+        timings.update(first_step_s=first_step_s, train_s=train_s, images=float(images),
+                       epoch_s=epoch_s)
     return history
+
+
+def _clock(dev: torch.device, timings: dict | None) -> float:
+    """Wall-clock seconds, after waiting for queued CUDA work when timing is on."""
+    if timings is not None and dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    return time.perf_counter()
 
 
 def _postfix(h: History) -> str:

@@ -1,0 +1,83 @@
+"""Fully connected <-> convolution: the same linear map written two ways.
+
+A ``Linear`` that reads a flattened ``(C, H, W)`` map is a convolution whose kernel covers
+the whole map (``H x W``) and produces a ``1 x 1`` output per unit. Conversely any
+convolution on a fixed input size is a ``Linear`` whose weight matrix is sparse (each
+output sees only its window) and shared (the same kernel value appears at many places).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _check_shape(input_shape: object) -> tuple[int, int, int]:
+    if (not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                       for v in input_shape)):
+        raise ValueError(f"input_shape must be three positive ints (C, H, W), got {input_shape!r}")
+    return tuple(input_shape)  # type: ignore[return-value]
+
+
+@torch.no_grad()
+def linear_to_conv(linear: nn.Linear, input_shape: tuple[int, int, int]) -> nn.Conv2d:
+    """Rewrite ``linear`` (reading a flattened ``(C, H, W)`` map) as ``Conv2d(C, out, (H, W))``.
+
+    On a ``(N, C, H, W)`` input the conv gives ``(N, out, 1, 1)``, equal to
+    ``linear(x.flatten(1))``. On a larger input ``(N, C, H', W')`` it slides the same
+    classifier over every ``H x W`` window: ``(N, out, H'-H+1, W'-W+1)``.
+    """
+    if not isinstance(linear, nn.Linear):
+        raise TypeError(f"linear must be an nn.Linear, got {type(linear).__name__}")
+    c, h, w = _check_shape(input_shape)
+    if linear.in_features != c * h * w:
+        raise ValueError(f"linear.in_features={linear.in_features} does not match "
+                         f"input_shape {tuple(input_shape)} ({c * h * w} values)")
+    conv = nn.Conv2d(c, linear.out_features, (h, w), bias=linear.bias is not None)
+    conv = conv.to(linear.weight.device, linear.weight.dtype)
+    conv.weight.copy_(linear.weight.reshape(linear.out_features, c, h, w))
+    if linear.bias is not None:
+        conv.bias.copy_(linear.bias)
+    return conv
+
+
+def conv_output_shape(conv: nn.Conv2d, input_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    """``(C_out, H_out, W_out)`` of ``conv`` on one ``(C, H, W)`` input (by running it)."""
+    c, h, w = _check_shape(input_shape)
+    if c != conv.in_channels:
+        raise ValueError(f"input_shape has {c} channels but conv.in_channels={conv.in_channels}")
+    with torch.no_grad():
+        out = conv(torch.zeros(1, c, h, w, dtype=conv.weight.dtype, device=conv.weight.device))
+    return tuple(out.shape[1:])  # type: ignore[return-value]
+
+
+@torch.no_grad()
+def conv_to_linear(conv: nn.Conv2d, input_shape: tuple[int, int, int]) -> nn.Linear:
+    """Write ``conv`` on a fixed ``(C, H, W)`` input as a dense ``nn.Linear``.
+
+    Column ``j`` of the weight matrix is the conv (without bias) applied to the ``j``-th
+    basis image (a single 1 at flat position ``j``): a convolution is linear, so these
+    columns are the whole map. Any stride, padding, dilation or groups work (padding mode
+    must be ``"zeros"``). ``linear(x.flatten(1)) == conv(x).flatten(1)`` for
+    ``x (N, C, H, W)``; the weight is ``(C_out*H_out*W_out, C*H*W)``.
+    """
+    if not isinstance(conv, nn.Conv2d):
+        raise TypeError(f"conv must be an nn.Conv2d, got {type(conv).__name__}")
+    if conv.padding_mode != "zeros":
+        raise ValueError(f"conv.padding_mode must be 'zeros' (a linear map), got "
+                         f"{conv.padding_mode!r}")
+    c, h, w = _check_shape(input_shape)
+    co, ho, wo = conv_output_shape(conv, input_shape)
+    n_in = c * h * w
+    basis = torch.eye(n_in, dtype=conv.weight.dtype, device=conv.weight.device)
+    basis = basis.reshape(n_in, c, h, w)
+    cols = F.conv2d(basis, conv.weight, None, conv.stride, conv.padding, conv.dilation,
+                    conv.groups)                                    # (n_in, co, ho, wo)
+    linear = nn.Linear(n_in, co * ho * wo, bias=conv.bias is not None)
+    linear = linear.to(conv.weight.device, conv.weight.dtype)
+    linear.weight.copy_(cols.reshape(n_in, -1).T)
+    if conv.bias is not None:
+        linear.bias.copy_(conv.bias.repeat_interleave(ho * wo))
+    return linear

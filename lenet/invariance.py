@@ -1,0 +1,218 @@
+"""Translation equivariance and invariance, measured.
+
+A map ``f`` is *equivariant* to a shift ``g`` when ``f(g(x)) == g(f(x))`` and *invariant*
+when ``f(g(x)) == f(x)``. These helpers shift image batches by whole pixels (filling, never
+wrapping), measure both errors, and record how a classifier's accuracy and confidence fall
+as its input is shifted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Fn = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _check_batch(name: str, images: object) -> torch.Tensor:
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (N, C, H, W), "
+                        f"got {type(images).__name__}")
+    if images.dim() != 4:
+        raise ValueError(f"{name} must have shape (N, C, H, W), got {tuple(images.shape)}")
+    return images
+
+
+def _check_int(name: str, value: object, low: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return value
+
+
+def shift_images(images: torch.Tensor, dx: int, dy: int, fill: float = 0.0) -> torch.Tensor:
+    """Translate every image by ``dx`` pixels right and ``dy`` pixels down.
+
+    Pixels that leave the frame are dropped and the vacated ones are set to ``fill`` (no
+    wrap-around). Shape: ``(N, C, H, W) -> (N, C, H, W)``; ``|dx| < W`` and ``|dy| < H``.
+    """
+    images = _check_batch("images", images)
+    h, w = images.shape[-2:]
+    _check_int("dx", dx)
+    _check_int("dy", dy)
+    if not -w < dx < w:
+        raise ValueError(f"dx must be in ({-w}, {w}) for images {w} pixels wide, got {dx}")
+    if not -h < dy < h:
+        raise ValueError(f"dy must be in ({-h}, {h}) for images {h} pixels high, got {dy}")
+    if not isinstance(fill, (int, float)) or isinstance(fill, bool):
+        raise TypeError(f"fill must be a float, got {type(fill).__name__}")
+    out = torch.full_like(images, float(fill))
+    out[..., max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        images[..., max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
+    return out
+
+
+@dataclass(frozen=True)
+class Error:
+    """Largest and mean absolute difference between two tensors (Python floats)."""
+
+    max: float
+    mean: float
+
+
+def _error(a: torch.Tensor, b: torch.Tensor) -> Error:
+    diff = (a - b).abs()
+    return Error(float(diff.max()), float(diff.mean()))
+
+
+@torch.no_grad()
+def equivariance_error(layer_fn: Fn, images: torch.Tensor, shift: tuple[int, int],
+                       crop: int | None = None, scale: int = 1,
+                       out_shift: tuple[int, int] | None = None) -> Error:
+    """How far ``f(shift(x))`` is from ``shift(f(x))``, away from the borders.
+
+    Args:
+        layer_fn: ``(N, C, H, W) -> (N, C', H', W')``, a map-to-map function.
+        images: ``(N, C, H, W)``.
+        shift: ``(dx, dy)`` in input pixels.
+        crop: border width, in output pixels, left out of the comparison on every side.
+            Near a border the two sides differ for a reason that is not the layer's fault:
+            shifting the input pushes pixels out of the frame and fills zeros in, so every
+            output whose receptive field touches the border or the vacated strip sees
+            different data. Choose ``crop = ceil(receptive field / scale) + |shift|``; by
+            default ``max(H', W') // 4 + max(|dx|, |dy|) // scale``.
+        scale: how much the layer shrinks the map (its total stride, 2 after a 2x2 pool):
+            the output is shifted by ``shift / scale``, which must be a whole number.
+        out_shift: the ``(dx, dy)`` applied to ``f(x)`` instead of ``shift / scale``, to
+            test a shift that is not a multiple of ``scale`` against a candidate.
+    """
+    images = _check_batch("images", images)
+    dx, dy = shift
+    _check_int("scale", scale, 1)
+    if out_shift is None:
+        if dx % scale or dy % scale:
+            raise ValueError(f"shift {shift} must be a multiple of scale={scale} so the "
+                             f"output shift is a whole number of pixels (or pass out_shift)")
+        out_shift = (dx // scale, dy // scale)
+    shifted_out = layer_fn(shift_images(images, dx, dy))
+    out = layer_fn(images)
+    out_shifted = shift_images(out, *out_shift)
+    h, w = out.shape[-2:]
+    if crop is None:
+        crop = max(h, w) // 4 + max(abs(dx), abs(dy)) // scale
+    _check_int("crop", crop, 0)
+    if 2 * crop >= min(h, w):
+        raise ValueError(f"crop={crop} leaves nothing of a {h}x{w} output; use crop < "
+                         f"{(min(h, w) + 1) // 2}")
+    inner = (..., slice(crop, h - crop), slice(crop, w - crop))
+    return _error(shifted_out[inner], out_shifted[inner])
+
+
+@torch.no_grad()
+def invariance_error(fn: Fn, images: torch.Tensor, shift: tuple[int, int]) -> Error:
+    """How far ``f(shift(x))`` is from ``f(x)``: ``images (N, C, H, W)``, any output shape."""
+    images = _check_batch("images", images)
+    dx, dy = shift
+    return _error(fn(shift_images(images, dx, dy)), fn(images))
+
+
+@torch.no_grad()
+def feature_similarity(fn: Fn, images: torch.Tensor, shift: tuple[int, int]) -> float:
+    """Mean cosine similarity between ``f(shift(x))`` and ``f(x)``, each flattened per image.
+
+    1.0 means the shift left the features unchanged (invariance); ``images (N, C, H, W)``,
+    ``fn`` any ``(N, ...) -> (N, ...)`` map.
+    """
+    images = _check_batch("images", images)
+    dx, dy = shift
+    a, b = fn(shift_images(images, dx, dy)).flatten(1), fn(images).flatten(1)
+    return float(F.cosine_similarity(a, b, dim=1, eps=1e-12).mean())
+
+
+def random_shift(max_shift: int, generator: torch.Generator | None = None,
+                 fill: float = 0.0) -> Fn:
+    """An augmentation: shift each image of a batch by its own random ``(dx, dy)``.
+
+    ``dx`` and ``dy`` are uniform integers in ``[-max_shift, max_shift]`` drawn from
+    ``generator`` (a fresh one seeded 0 if None), so a run is reproducible from its seed.
+    Returned callable: ``(N, C, H, W) -> (N, C, H, W)``.
+    """
+    _check_int("max_shift", max_shift, 0)
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+
+    def augment(images: torch.Tensor) -> torch.Tensor:
+        images = _check_batch("images", images)
+        if max_shift == 0:
+            return images
+        n, _, h, w = images.shape
+        if max_shift >= min(h, w):
+            raise ValueError(f"max_shift must be < {min(h, w)} for {h}x{w} images, "
+                             f"got {max_shift}")
+        d = torch.randint(-max_shift, max_shift + 1, (n, 2), generator=gen,
+                          device=gen.device).to(images.device)
+        # translating by (dx, dy) = sampling pixel (i - dy, j - dx); out of frame -> fill
+        rows = torch.arange(h, device=images.device)[None, :] - d[:, 1:2]   # (N, H)
+        cols = torch.arange(w, device=images.device)[None, :] - d[:, 0:1]   # (N, W)
+        valid = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]
+        r = rows.clamp(0, h - 1)[:, None, :, None].expand(n, images.shape[1], h, w)
+        c = cols.clamp(0, w - 1)[:, None, None, :].expand(n, images.shape[1], h, w)
+        picked = images.gather(2, r).gather(3, c)
+        return torch.where(valid[:, None], picked, torch.full_like(picked, float(fill)))
+
+    return augment
+
+
+@dataclass
+class ShiftCurve:
+    """Accuracy and confidence of a classifier at each shift (lists of Python floats).
+
+    ``confidence_true`` is the mean softmax probability of the true class;
+    ``confidence_pred`` the mean probability of the predicted class.
+    """
+
+    shifts: list[int] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    confidence_true: list[float] = field(default_factory=list)
+    confidence_pred: list[float] = field(default_factory=list)
+
+
+@torch.no_grad()
+def shift_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                     max_shift: int, transform: Fn | None = None,
+                     direction: str = "x") -> ShiftCurve:
+    """Accuracy and confidence of ``model`` for shifts ``0..max_shift``.
+
+    Args:
+        model: ``(N, C, H, W) -> (N, classes)`` scores; evaluated in eval mode.
+        images: ``(N, C, H, W)``; labels: ``(N,)`` class indices.
+        max_shift: the largest shift in pixels (>= 0, < image size).
+        transform: applied after shifting, before the model (e.g. padding to 32x32).
+        direction: ``"x"`` (right), ``"y"`` (down) or ``"xy"`` (diagonal, both by ``s``).
+    """
+    images = _check_batch("images", images)
+    if not isinstance(labels, torch.Tensor) or labels.shape != (len(images),):
+        raise ValueError(f"labels must be a tensor of shape ({len(images)},), got "
+                         f"{getattr(labels, 'shape', type(labels).__name__)}")
+    _check_int("max_shift", max_shift, 0)
+    if direction not in ("x", "y", "xy"):
+        raise ValueError(f"direction must be 'x', 'y' or 'xy', got {direction!r}")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    curve = ShiftCurve()
+    for s in range(max_shift + 1):
+        x = shift_images(images, s if "x" in direction else 0, s if "y" in direction else 0)
+        x = x.to(device)
+        probs = F.softmax(model(transform(x) if transform else x), dim=1).cpu()
+        top, pred = probs.max(1)
+        curve.shifts.append(s)
+        curve.accuracy.append(float((pred == labels).float().mean()))
+        curve.confidence_true.append(float(probs[torch.arange(len(labels)), labels].mean()))
+        curve.confidence_pred.append(float(top.mean()))
+    model.train(was_training)
+    return curve

@@ -1,0 +1,184 @@
+"""The 1998 paper's training recipe for LeNet-5: its learning-rate schedule and distortions.
+
+LeCun et al. (1998) trained LeNet-5 for 20 passes over MNIST with *global* learning rates
+``5e-4`` (2 passes), ``2e-4`` (3), ``1e-4`` (3), ``5e-5`` (4) and ``1e-5`` (the rest). Those
+rates are the ``epsilon`` of stochastic diagonal Levenberg-Marquardt: every parameter's
+per-sample step is ``epsilon / (mu + h_kk)`` with ``h_kk`` an estimate of the diagonal of the
+Hessian, so the effective steps are far larger than ``epsilon``. Plain SGD with the same tiny
+numbers barely moves; :data:`PAPER_RECIPE` keeps the *shape* of the schedule and scales it
+by a constant, with mini-batches and momentum instead of SDLM (see chapter 8).
+
+The paper's distortions ("planar affine transformations: translation, scaling, squeezing,
+shearing") are :class:`RandomAffine`, a batch augment that runs on the batch's device.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import check_int, check_number, check_tensor
+
+#: The paper's passes per global learning rate (the last value repeats to the end).
+PAPER_PHASES: tuple[tuple[float, int], ...] = ((5e-4, 2), (2e-4, 3), (1e-4, 3), (5e-5, 4))
+PAPER_FINAL_LR = 1e-5
+PAPER_EPOCHS = 20
+
+
+def paper_schedule(epochs: int = PAPER_EPOCHS, scale: float = 1.0) -> list[float]:
+    """The paper's per-pass global learning rates, each multiplied by ``scale``.
+
+    ``paper_schedule()`` is ``[5e-4]*2 + [2e-4]*3 + [1e-4]*3 + [5e-5]*4 + [1e-5]*8``; with
+    fewer ``epochs`` the list is cut, with more the final rate repeats. The result is a
+    list of ``epochs`` floats, the ``lr`` argument of :func:`lenet.train.fit`.
+    """
+    epochs = check_int("epochs", epochs)
+    scale = check_number("scale", scale)
+    if scale <= 0:
+        raise ValueError(f"scale must be > 0, got {scale}")
+    rates = [lr for lr, n in PAPER_PHASES for _ in range(n)]
+    rates += [PAPER_FINAL_LR] * max(0, epochs - len(rates))
+    return [lr * scale for lr in rates[:epochs]]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A mini-batch SGD stand-in for the paper's SDLM, as :func:`lenet.train.fit` arguments."""
+
+    epochs: int = PAPER_EPOCHS
+    scale: float = 3.0        # lr = scale * the paper's rate: 1.5e-3 for the first two passes
+    batch_size: int = 32
+    momentum: float = 0.9
+    j: float = 1.0            # the MAP loss's constant "rubbish class" penalty
+
+    def lr(self) -> list[float]:
+        """Per-epoch rates: :func:`paper_schedule` scaled by :attr:`scale`."""
+        return paper_schedule(self.epochs, self.scale)
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+#: The recipe used for the book's faithful LeNet-5 results (``benchmarks/reproduce_paper.py``).
+PAPER_RECIPE = Recipe()
+
+
+class RandomAffine:
+    """Random planar affine distortions of a batch, computed on the batch's device.
+
+    Each image gets its own transform: a translation of up to ``translate`` pixels, a
+    scaling by ``1 +- scale``, a squeeze (x and y scaled in opposite directions) by
+    ``1 +- squeeze`` and a shear of up to ``shear`` (x shifted by ``shear * y``). Pixels
+    that come from outside the image are background (0). The random numbers come from a
+    CPU generator seeded with ``seed``, so the distortions are the same on every device;
+    :meth:`state` / :meth:`set_state` save and restore it.
+
+    Shape: ``(N, C, H, W)`` -> ``(N, C, H, W)``.
+    """
+
+    def __init__(self, translate: float = 2.0, scale: float = 0.1, squeeze: float = 0.1,
+                 shear: float = 0.15, seed: int = 0) -> None:
+        self.translate = _non_negative("translate", translate)
+        self.scale = _fraction("scale", scale)
+        self.squeeze = _fraction("squeeze", squeeze)
+        self.shear = _non_negative("shear", shear)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
+        self.generator = torch.Generator(device="cpu").manual_seed(seed)
+
+    def matrices(self, n: int, height: int, width: int) -> torch.Tensor:
+        """``(n, 2, 3)`` affine matrices in ``affine_grid``'s normalised coordinates."""
+        u = torch.rand(n, 5, generator=self.generator) * 2 - 1  # uniform in [-1, 1)
+        s = 1 + self.scale * u[:, 0]
+        q = 1 + self.squeeze * u[:, 1]
+        sx, sy = s * q, s / q
+        theta = torch.zeros(n, 2, 3)
+        theta[:, 0, 0] = 1 / sx
+        theta[:, 0, 1] = self.shear * u[:, 2]
+        theta[:, 1, 1] = 1 / sy
+        theta[:, 0, 2] = self.translate * u[:, 3] * 2 / width
+        theta[:, 1, 2] = self.translate * u[:, 4] * 2 / height
+        return theta
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        check_tensor("images", images)
+        if images.dim() != 4:
+            raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
+        n, _, h, w = images.shape
+        theta = self.matrices(n, h, w).to(images.device, images.dtype)
+        grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+        return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros",
+                             align_corners=False)
+
+    def state(self) -> torch.Tensor:
+        """The generator's state (to checkpoint alongside a run)."""
+        return self.generator.get_state()
+
+    def set_state(self, state: torch.Tensor) -> None:
+        self.generator.set_state(state)
+
+    def __repr__(self) -> str:
+        return (f"RandomAffine(translate={self.translate}, scale={self.scale}, "
+                f"squeeze={self.squeeze}, shear={self.shear})")
+
+
+#: Where ``python -m benchmarks.reproduce_paper`` writes its results.
+RESULTS_FILE = Path(__file__).resolve().parent.parent / "results" / "paper_results.json"
+
+
+def load_results(path: str | Path | None = None) -> dict[str, dict]:
+    """The recorded full-MNIST runs, by name (``lenet5``, ``lenet5_distorted``,
+    ``lenet_modern``), from ``results/paper_results.json`` unless ``path`` is given."""
+    path = Path(RESULTS_FILE if path is None else path)
+    if not path.exists():
+        raise FileNotFoundError(f"no results at {path.name}: run "
+                                "`python -m benchmarks.reproduce_paper` first")
+    return json.loads(path.read_text())["runs"]
+
+
+def results_table(runs: dict[str, dict]) -> str:
+    """A Markdown table of :func:`load_results` records: error, epochs, wall time, device."""
+    lines = ["| run | model | test error | epochs | wall time (min) | device |",
+             "|---|---|---|---|---|---|"]
+    for name, r in runs.items():
+        lines.append(f"| {name} | {r['model']} | {r['test_error']:.2%} | {r['epochs']} | "
+                     f"{r['wall_s'] / 60:.1f} | {r['device']} ({r['machine']}) |")
+    return "\n".join(lines)
+
+
+@torch.no_grad()
+@torch.no_grad()
+def saturation(model: nn.Module, images: torch.Tensor, threshold: float = 1.6) -> dict[str, float]:
+    """Fraction of LeNet-5's C5 and F6 outputs with ``|f(a)| > threshold`` (``f`` saturates
+    at 1.7159), for ``images (N, 1, 32, 32)`` already through :func:`lenet.data.lenet5_input`.
+    The images are moved to the model's device and dtype first.
+
+    A saturated ``1.7159 tanh`` has a derivative near zero, so its unit has stopped learning.
+    """
+    check_tensor("images", images)
+    threshold = check_number("threshold", threshold)
+    param = next(model.parameters())
+    images = images.to(param.device, param.dtype)
+    c5 = model.features(images).flatten(1)
+    f6 = model.classifier.F6_act(model.classifier.F6(c5))
+    return {"C5": float((c5.abs() > threshold).float().mean()),
+            "F6": float((f6.abs() > threshold).float().mean())}
+
+
+def _non_negative(name: str, value: object) -> float:
+    value = check_number(name, value)
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def _fraction(name: str, value: object) -> float:
+    value = check_number(name, value)
+    if not 0 <= value < 1:
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    return value

@@ -1,0 +1,285 @@
+"""The book: its table of contents, its chapters' conventions, and the strict build.
+
+The chapter checks read the committed notebooks (fast, no execution). The build tests run
+`scripts/strict_build.py` on a two-page book in a temporary folder: a notebook that raises
+must fail the build, a clean one must pass.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from book_checks import (
+    PAPER_FIGURES,
+    figure_pattern,
+    headings,
+    is_ignored_output,
+    strip_non_prose,
+    typed_figures,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+CHAPTER_IDS = [nb.stem for nb in NOTEBOOKS]
+MAX_IGNORED_FRACTION = 0.10
+
+
+def read_notebook(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def markdown_of(nb: dict) -> str:
+    return "\n\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+
+
+def code_cells(nb: dict) -> list[dict]:
+    return [c for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+def toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text(encoding="utf-8"))
+    files = [toc["root"]]
+
+    def walk(entries: list[dict]) -> None:
+        for entry in entries:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections", []))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters", []))
+    walk(toc.get("chapters", []))
+    return files
+
+
+# --- the table of contents --------------------------------------------------------------
+
+def test_every_toc_entry_is_an_existing_page() -> None:
+    missing = [f for f in toc_files()
+               if not any((ROOT / f"{f}{ext}").is_file() for ext in (".md", ".ipynb"))]
+    assert not missing, f"_toc.yml lists pages that do not exist: {missing}"
+
+
+def test_every_chapter_notebook_is_in_the_toc() -> None:
+    listed = set(toc_files())
+    unlisted = [nb.name for nb in NOTEBOOKS if f"notebooks/{nb.stem}" not in listed]
+    assert not unlisted, f"notebooks missing from book/_toc.yml (never built): {unlisted}"
+
+
+def test_intro_links_every_chapter_in_the_toc() -> None:
+    intro = strip_comments((ROOT / "book" / "intro.md").read_text(encoding="utf-8"))
+    chapters = [f for f in toc_files() if f.startswith("notebooks/")]
+    unlinked = [c for c in chapters if f"(../{c}.ipynb)" not in intro]
+    assert not unlinked, f"book/intro.md's chapter list does not link: {unlinked}"
+
+
+def strip_comments(markdown: str) -> str:
+    return re.sub(r"^%.*$", "", markdown, flags=re.MULTILINE)
+
+
+def test_api_reference_documents_every_lenet_module() -> None:
+    api = (ROOT / "book" / "api.md").read_text(encoding="utf-8")
+    modules = sorted(p.stem for p in (ROOT / "lenet").glob("*.py")
+                     if not p.stem.startswith("_"))
+    undocumented = [m for m in modules if f".. automodule:: lenet.{m}\n" not in api]
+    assert not undocumented, f"book/api.md has no automodule for lenet.{undocumented}"
+
+
+def test_every_citation_has_a_bibliography_entry() -> None:
+    bib = (ROOT / "book" / "references.bib").read_text(encoding="utf-8")
+    keys = set(re.findall(r"^@\w+\{([^,\s]+),", bib, re.MULTILINE))
+    texts = {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "book").glob("*.md")}
+    texts |= {nb.name: markdown_of(read_notebook(nb)) for nb in NOTEBOOKS}
+    cited = {(name, key.strip()) for name, text in texts.items()
+             for keys_ in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", text)
+             for key in keys_.split(",")}
+    unknown = sorted((name, key) for name, key in cited if key not in keys)
+    assert not unknown, f"citations with no entry in book/references.bib: {unknown}"
+
+
+# --- the chapters' conventions ----------------------------------------------------------
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=CHAPTER_IDS)
+def test_chapter_types_no_paper_figure_in_prose(path: Path) -> None:
+    found = typed_figures(markdown_of(read_notebook(path)))
+    assert not found, (
+        f"{path.name}: the paper's figures typed in Markdown; glue the computed value "
+        "({glue:text}`name:,`), quoting the paper only beside the glued number:\n  "
+        + "\n  ".join(found))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=CHAPTER_IDS)
+def test_chapter_glues_its_numbers(path: Path) -> None:
+    nb = read_notebook(path)
+    # (a role whose name was never glued fails the strict build: myst-nb warns about it)
+    uses = re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", markdown_of(nb))
+    code = "\n".join("".join(c["source"]) for c in code_cells(nb))
+    assert uses, f"{path.name}: no {{glue:text}} role in the Markdown: numbers must be glued"
+    assert re.search(r"\bglue\(", code), f"{path.name}: no glue() call in the code cells"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=CHAPTER_IDS)
+def test_chapter_ends_with_exercises_and_solutions(path: Path) -> None:
+    markdown = markdown_of(read_notebook(path))
+    titles = [title for level, title in headings(markdown) if level == 2]
+    assert "Exercises" in titles, f"{path.name}: no '## Exercises' section"
+    after = titles[titles.index("Exercises") + 1:]
+    assert all(t.lower().startswith("what the code proved") for t in after), (
+        f"{path.name}: after '## Exercises' only 'What the code proved' may follow, "
+        f"found {after}")
+    tail = markdown[markdown.index("## Exercises"):]
+    assert re.search(r"^\s*:class:\s*dropdown", tail, re.MULTILINE), (
+        f"{path.name}: the exercises have no collapsible solution (:class: dropdown)")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=CHAPTER_IDS)
+def test_chapter_title_and_kernel(path: Path) -> None:
+    nb = read_notebook(path)
+    first = nb["cells"][0]
+    number = int(path.name[:2])
+    assert first["cell_type"] == "markdown"
+    assert re.match(rf"# {number}\. \S", "".join(first["source"])), (
+        f"{path.name}: the first cell must be the title '# {number}. Title'")
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=CHAPTER_IDS)
+def test_chapter_ignores_few_outputs(path: Path) -> None:
+    cells = code_cells(read_notebook(path))
+    ignored = [c for c in cells if is_ignored_output(c)]
+    assert cells, f"{path.name} has no code cell"
+    assert len(ignored) <= MAX_IGNORED_FRACTION * len(cells), (
+        f"{path.name}: {len(ignored)} of {len(cells)} code cells skip nbval's output "
+        f"comparison (at most {MAX_IGNORED_FRACTION:.0%} allowed)")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=CHAPTER_IDS)
+def test_chapter_is_committed_executed(path: Path) -> None:
+    cells = code_cells(read_notebook(path))
+    unexecuted = [i for i, c in enumerate(cells) if c["source"] and c["execution_count"] is None]
+    assert not unexecuted, f"{path.name}: code cells never executed: {unexecuted}"
+
+
+# --- the rules themselves, on made-up Markdown ------------------------------------------
+
+@pytest.mark.parametrize("figure", PAPER_FIGURES)
+def test_a_typed_paper_figure_is_found(figure: str) -> None:
+    assert typed_figures(f"C1 has {figure} of them.") != []
+    if "," in figure:
+        assert typed_figures(f"C1 has {figure.replace(',', '')} of them.") != []
+        assert typed_figures(f"$x = {figure.replace(',', '{,}')}$") != []
+
+
+def test_glued_or_coded_figures_are_not_prose() -> None:
+    assert typed_figures("C1 has {glue:text}`c1_conn:,` connections.") == []
+    assert typed_figures("Run `assert summary(model)[0].connections == 122304`.") == []
+    assert typed_figures("```python\nassert n == 122_304 or n == 122304\n```") == []
+    assert typed_figures("% a comment: 122,304") == []
+
+
+def test_quoting_the_paper_needs_the_glued_value_beside_it() -> None:
+    quoted = "The paper reports 0.95% test error {cite}`lecun1998gradient`."
+    assert typed_figures(quoted) != []
+    assert typed_figures(quoted + " Ours: {glue:text}`err:.2%`.") == []
+
+
+def test_figures_inside_longer_numbers_are_not_matches() -> None:
+    assert not figure_pattern("1,516").search("11,516 weights")
+    assert not figure_pattern("1,516").search("1,5160 and 1.516")
+    assert not figure_pattern("0.8%").search("10.8%")
+    assert not figure_pattern("1.1%").search("21.1%")
+
+
+def test_headings_ignore_code_comments() -> None:
+    md = "## Exercises\n\n```python\n# not a heading\n```\n\n## What the code proved"
+    assert headings(md) == [(2, "Exercises"), (2, "What the code proved")]
+
+
+def test_ignored_output_by_comment_or_tag() -> None:
+    assert is_ignored_output({"source": "# NBVAL_IGNORE_OUTPUT (timing)\nx", "metadata": {}})
+    assert is_ignored_output({"source": "x", "metadata": {"tags": ["nbval-ignore-output"]}})
+    assert not is_ignored_output({"source": "print('NBVAL_IGNORE_OUTPUT')", "metadata": {}})
+
+
+def test_strip_non_prose_keeps_prose() -> None:
+    assert "LeNet" in strip_non_prose("LeNet has {glue:text}`n:,` weights")
+    assert "122" not in strip_non_prose("{glue:text}`c_122304:,`")
+
+
+def test_browser_check_finds_broken_links_anchors_and_external_assets(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("browser_check",
+                                                  ROOT / "scripts" / "browser_check.py")
+    browser_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(browser_check)
+    (tmp_path / "b.html").write_text('<h1 id="top">B</h1>')
+    page = tmp_path / "a.html"
+    page.write_text(
+        '<link rel="stylesheet" href="https://cdn.example/x.css">'
+        '<script src="local.js"></script><img src="fig.png">'
+        '<a href="b.html#top">ok</a><a href="b.html#nope">bad anchor</a>'
+        '<a href="c.html">missing</a><a href="https://example.org">external link</a>'
+        '<a href="#here">self</a><p id="here"></p>')
+    problems = browser_check.static_problems(tmp_path, page)
+    assert sorted(problems) == sorted([
+        "external asset loaded at render: https://cdn.example/x.css",
+        "missing asset: local.js", "missing asset: fig.png",
+        "missing anchor: b.html#nope", "broken link: c.html"])
+
+
+# --- the strict build -------------------------------------------------------------------
+
+def _tiny_book(root: Path, code: str) -> Path:
+    """A two-page book using the project's execution settings, with one notebook."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    raise_on_error = config["sphinx"]["config"].get("nb_execution_raise_on_error", False)
+    (root / "book").mkdir(parents=True)
+    (root / "_config.yml").write_text(yaml.safe_dump({
+        "title": "tiny", "only_build_toc_files": True, "execute": config["execute"],
+        "exclude_patterns": ["_build/*"],
+        "sphinx": {"config": {"nb_execution_raise_on_error": raise_on_error}},
+    }))
+    (root / "book" / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/chapter\n")
+    (root / "book" / "intro.md").write_text("# Tiny\n\nA book with one chapter.\n")
+    notebook = {
+        "cells": [
+            {"cell_type": "markdown", "metadata": {}, "source": "# 1. Chapter"},
+            {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+             "source": code},
+        ],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                    "language": "python"}},
+        "nbformat": 4, "nbformat_minor": 5,
+    }
+    (root / "book" / "chapter.ipynb").write_text(json.dumps(notebook))
+    return root
+
+
+def _strict_build(book: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "strict_build.py"), str(book)],
+        check=False, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize(("code", "ok"), [
+    ("print(6 * 28 * 28)", True),
+    ("raise RuntimeError('a chapter that fails to execute')", False),
+], ids=["clean-notebook-builds", "raising-notebook-fails"])
+def test_strict_build_fails_exactly_when_a_notebook_raises(tmp_path: Path, code: str,
+                                                           ok: bool) -> None:
+    result = _strict_build(_tiny_book(tmp_path / "book", code))
+    log = (result.stdout + result.stderr)[-3000:]
+    assert (result.returncode == 0) is ok, log
+    assert ("strict build: OK" in result.stdout) is ok, log
+    if not ok:  # failed because the notebook raised, not for some other reason
+        assert "a chapter that fails to execute" in result.stdout + result.stderr, log
+    if ok:
+        html = (tmp_path / "book" / "_build" / "html" / "book" / "chapter.html").read_text()
+        assert "4704" in html   # the cell really ran, and its output is on the page

@@ -1,0 +1,203 @@
+"""``lenet.data``: the full MNIST, the embedded fallback, the data root, IDX integrity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import lenet.data
+from lenet.data import (
+    CorruptDataError,
+    DataUnavailableError,
+    data_root,
+    embedded_mnist,
+    lenet5_input,
+    load_dataset,
+    load_fashion_mnist,
+    load_mnist,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # fast and exact on a busy CPU
+
+# The published MNIST files, as every copy of them holds.
+FIRST_TRAIN = [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+FIRST_TEST = [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+
+
+def test_full_mnist_shapes_labels_and_class_counts(mnist_root):
+    train = load_mnist("train", mnist_root, download=False)
+    test = load_mnist("test", mnist_root, download=False)
+    assert train.images.shape == (60_000, 1, 28, 28) and train.images.dtype == torch.float32
+    assert test.images.shape == (10_000, 1, 28, 28) and test.labels.dtype == torch.int64
+    assert 0.0 <= float(train.images.min()) and float(train.images.max()) == 1.0
+    assert train.labels[:10].tolist() == FIRST_TRAIN
+    assert test.labels[:10].tolist() == FIRST_TEST
+    assert torch.bincount(train.labels).tolist() == TRAIN_COUNTS
+    assert train.source == "MNIST files in the data root"
+    assert train.take(5).labels.tolist() == FIRST_TRAIN[:5]
+
+
+def test_lenet5_input_pads_to_32_with_the_papers_levels():
+    images = torch.zeros(2, 1, 28, 28)
+    images[:, :, 10:12, 10:12] = 1.0
+    out = lenet5_input(images)
+    assert out.shape == (2, 1, 32, 32)
+    torch.testing.assert_close(out[0, 0, 0, 0], torch.tensor(-0.1))  # padding = background
+    torch.testing.assert_close(out[0, 0, 5, 5], torch.tensor(-0.1))
+    torch.testing.assert_close(out[0, 0, 12, 12], torch.tensor(1.175))  # ink, shifted by 2
+    assert torch.equal(out[:, :, 2:30, 2:30] > 0, images > 0)
+
+
+def test_embedded_fallback_when_the_root_is_empty_and_offline(offline_root, capsys):
+    train = load_mnist("train", offline_root, download=False)
+    test = load_mnist("test", offline_root, download=True)  # download disabled by LENET_OFFLINE
+    assert (len(train), len(test)) == (4_000, 1_000)
+    assert torch.bincount(train.labels).tolist() == [400] * 10
+    assert torch.bincount(test.labels).tolist() == [100] * 10
+    assert train.images.shape == (4_000, 1, 28, 28)
+    assert 0.0 <= float(train.images.min()) and float(train.images.max()) <= 1.0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "embedded" in lines[0] and "4,000 train / 1,000 test" in lines[0]
+    assert "subset" in train.source
+
+
+def test_embedded_train_and_test_do_not_overlap(offline_root):
+    train, test = embedded_mnist("train"), embedded_mnist("test")
+    a = {bytes(x.numpy().tobytes()) for x in (train.images * 255).to(torch.uint8)}
+    b = {bytes(x.numpy().tobytes()) for x in (test.images * 255).to(torch.uint8)}
+    assert not a & b
+
+
+def test_fashion_mnist_offline_says_what_to_do(offline_root):
+    with pytest.raises(DataUnavailableError) as err:
+        load_fashion_mnist("train", offline_root)
+    message = str(err.value)
+    assert "LENET_DATA" in message and "FashionMNIST/raw" in message and "internet" in message
+
+
+def test_mnist_without_fallback_is_unavailable(offline_root):
+    with pytest.raises(DataUnavailableError, match="LENET_DATA"):
+        load_dataset("mnist", "test", offline_root, download=False, embedded_fallback=False)
+
+
+def test_data_root_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv("LENET_DATA", str(tmp_path / "env"))
+    assert data_root(tmp_path / "arg") == tmp_path / "arg"  # argument first
+    assert data_root() == tmp_path / "env"  # then $LENET_DATA
+    monkeypatch.delenv("LENET_DATA")
+    monkeypatch.setattr(lenet.data, "DEFAULT_ROOT", tmp_path / "home-cache")
+    assert data_root() == tmp_path / "home-cache"
+    monkeypatch.undo()
+    monkeypatch.delenv("LENET_DATA", raising=False)
+    assert data_root() == Path.home() / ".cache" / "lenet"
+
+
+def test_files_in_torchvision_layout_are_read_exactly(fake_mnist):
+    train = load_mnist("train", fake_mnist, download=False)
+    assert train.images.shape == (6, 1, 28, 28)
+    assert train.labels.tolist() == [0, 1, 2, 3, 4, 5]
+    assert [round(float(v) * 255) for v in train.images[:, 0, 0, 0]] == [0, 10, 20, 30, 40, 50]
+
+
+def _raw(root: Path, name: str) -> Path:
+    return root / "MNIST" / "raw" / name
+
+
+def test_truncated_idx_file_says_delete_and_download(fake_mnist):
+    path = _raw(fake_mnist, "train-images-idx3-ubyte")
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(CorruptDataError) as err:
+        load_mnist("train", fake_mnist, download=False)
+    message = str(err.value)
+    assert "Delete" in message and "download it again" in message
+    assert "[6, 28, 28]" in message and str(16 + 6 * 28 * 28) in message
+
+
+def test_wrong_magic_is_reported(fake_mnist):
+    path = _raw(fake_mnist, "t10k-labels-idx1-ubyte")
+    data = bytearray(path.read_bytes())
+    data[2:4] = (0x0D03).to_bytes(2, "big")  # float data, 3-D: not MNIST labels
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptDataError, match="magic 0x0d03, expected 0x0801"):
+        load_mnist("test", fake_mnist, download=False)
+
+
+def test_file_shorter_than_its_header(fake_mnist):
+    _raw(fake_mnist, "t10k-images-idx3-ubyte").write_bytes(b"\x00\x00\x08")
+    with pytest.raises(CorruptDataError, match="shorter than its header"):
+        load_mnist("test", fake_mnist, download=False)
+
+
+def test_images_and_labels_of_different_lengths(fake_mnist, write_idx):
+    write_idx(_raw(fake_mnist, "train-labels-idx1-ubyte"), np.arange(5))
+    with pytest.raises(CorruptDataError, match="6 images but .* 5 labels"):
+        load_mnist("train", fake_mnist, download=False)
+
+
+# ------------------------------------------------------------------------------ bad input
+_TINY = lenet.data.ImageSet(torch.zeros(3, 1, 28, 28), torch.zeros(3, dtype=torch.int64),
+                            "mnist", "train", "test data")
+
+#: (callable, args, exception, substrings the message must contain)
+BAD_INPUT = [
+    pytest.param(load_dataset, ("cifar10",), ValueError, ("name", "'mnist'", "'cifar10'"),
+                 id="unknown-dataset"),
+    pytest.param(load_dataset, ("MNIST",), ValueError, ("name", "'fashion-mnist'", "'MNIST'"),
+                 id="dataset-case"),
+    pytest.param(load_dataset, (3,), TypeError, ("name", "str", "int"), id="dataset-int"),
+    pytest.param(load_dataset, ("mnist", "val"), ValueError,
+                 ("split", "'train'", "'test'", "'val'"),
+                 id="unknown-split"),
+    pytest.param(load_mnist, ("training",), ValueError, ("split", "'training'"), id="mnist-split"),
+    pytest.param(load_fashion_mnist, (None,), TypeError, ("split", "NoneType"), id="fashion-split"),
+    pytest.param(load_dataset, ("mnist", "train", None, "yes"), TypeError,
+                 ("download", "True or False", "'yes'"), id="download-str"),
+    pytest.param(load_dataset, ("mnist", "train", None, True, 0), TypeError,
+                 ("embedded_fallback", "int"), id="fallback-int"),
+    pytest.param(load_dataset, ("mnist", "train", 5), TypeError, ("root", "int"), id="root-int"),
+    pytest.param(load_dataset, ("mnist", "train", ""), ValueError, ("root", "empty"),
+                 id="root-empty"),
+    pytest.param(data_root, (["a"],), TypeError, ("root", "list"), id="data-root-list"),
+    pytest.param(embedded_mnist, ("val",), ValueError, ("split", "'val'"), id="embedded-split"),
+    pytest.param(lenet5_input, (torch.zeros(2, 1, 32, 32),), ValueError,
+                 ("images", "(N, 1, 28, 28)", "(2, 1, 32, 32)"), id="lenet5-input-32"),
+    pytest.param(lenet5_input, (torch.zeros(28, 28),), ValueError, ("images", "(28, 28)"),
+                 id="lenet5-input-2d"),
+    pytest.param(lenet5_input, (np.zeros((1, 1, 28, 28)),), TypeError,
+                 ("images", "torch.Tensor", "ndarray"), id="lenet5-input-numpy"),
+    pytest.param(_TINY.take, (0,), ValueError, ("count", ">= 1", "got 0"), id="take-0"),
+    pytest.param(_TINY.take, (1.5,), TypeError, ("count", "float"), id="take-float"),
+]
+
+
+@pytest.mark.parametrize(("fn", "args", "error", "says"), BAD_INPUT)
+def test_bad_input_is_refused_with_a_clear_message(refuses, fn, args, error, says):
+    refuses(fn, args, error, says)
+
+
+@settings(max_examples=30, deadline=None)
+@given(h=st.integers(1, 40), w=st.integers(1, 40))
+def test_lenet5_input_accepts_only_28x28(h, w):
+    images = torch.zeros(1, 1, h, w)
+    if (h, w) == (28, 28):
+        assert lenet5_input(images).shape == (1, 1, 32, 32)
+    else:
+        with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\)"):
+            lenet5_input(images)
+
+
+@settings(max_examples=30, deadline=None)
+@given(count=st.integers(-5, 10))
+def test_take_keeps_the_first_count_examples(count):
+    if count >= 1:
+        assert len(_TINY.take(count)) == min(count, 3)
+    else:
+        with pytest.raises(ValueError, match="count"):
+            _TINY.take(count)

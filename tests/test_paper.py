@@ -1,0 +1,142 @@
+"""lenet.paper: the 1998 learning-rate schedule and the random affine distortions."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lenet.data import lenet5_input
+from lenet.models import LeNet5
+from lenet.paper import PAPER_RECIPE, RandomAffine, Recipe, paper_schedule, saturation
+
+# LeCun et al. (1998), section III.C: 0.0005 for the first two passes, 0.0002 for the next
+# three, 0.0001 for the next three, 0.00005 for the next four and 0.00001 thereafter.
+PAPER = [5e-4] * 2 + [2e-4] * 3 + [1e-4] * 3 + [5e-5] * 4 + [1e-5] * 8
+
+
+def test_schedule_is_the_papers_twenty_passes():
+    assert paper_schedule() == pytest.approx(PAPER, rel=0, abs=0)
+    assert len(paper_schedule()) == 20
+
+
+@given(epochs=st.integers(1, 40), scale=st.floats(0.1, 100))
+def test_schedule_cuts_or_extends_and_scales(epochs, scale):
+    rates = paper_schedule(epochs, scale)
+    extended = PAPER + [1e-5] * 20
+    assert rates == pytest.approx([r * scale for r in extended[:epochs]])
+    assert all(a >= b for a, b in itertools.pairwise(rates))  # never increases
+
+
+@pytest.mark.parametrize("kwargs, error", [({"epochs": 0}, ValueError), ({"epochs": 2.5}, TypeError),
+                                           ({"scale": 0.0}, ValueError), ({"scale": "x"}, TypeError)])
+def test_schedule_refuses_bad_arguments(kwargs, error):
+    with pytest.raises(error):
+        paper_schedule(**kwargs)
+
+
+def test_recipe_scales_the_schedule_and_keeps_its_shape():
+    assert PAPER_RECIPE.lr() == pytest.approx([r * PAPER_RECIPE.scale for r in PAPER])
+    assert Recipe(epochs=3, scale=10).lr() == pytest.approx([5e-3, 5e-3, 2e-3])
+
+
+def _blob(n: int = 1, size: int = 28) -> torch.Tensor:
+    """A smooth bump at the centre (bilinear resampling moves it without losing mass)."""
+    r = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+    bump = torch.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / 8)
+    return bump.expand(n, 1, size, size).clone()
+
+
+def _centre(x: torch.Tensor) -> torch.Tensor:
+    """``(N, 1, H, W) -> (N, 2)``: the (x, y) centre of mass in pixels."""
+    h, w = x.shape[-2:]
+    mass = x.sum((1, 2, 3))
+    cx = (x.sum((1, 2)) * torch.arange(w)).sum(1) / mass
+    cy = (x.sum((1, 3)) * torch.arange(h)).sum(1) / mass
+    return torch.stack([cx, cy], 1)
+
+
+def test_distortions_are_deterministic_given_the_seed():
+    x = torch.rand(16, 1, 28, 28)
+    assert torch.equal(RandomAffine(seed=5)(x), RandomAffine(seed=5)(x))
+    assert not torch.equal(RandomAffine(seed=5)(x), RandomAffine(seed=6)(x))
+
+
+def test_state_restores_the_same_next_distortion():
+    aug, x = RandomAffine(seed=0), torch.rand(4, 1, 28, 28)
+    aug(x)
+    state = aug.state()
+    first = aug(x)
+    aug.set_state(state)
+    assert torch.equal(aug(x), first)
+
+
+def test_no_distortion_is_the_identity():
+    x = torch.rand(8, 1, 28, 28)
+    out = RandomAffine(translate=0, scale=0, squeeze=0, shear=0)(x)
+    torch.testing.assert_close(out, x, atol=1e-5, rtol=0)
+
+
+@settings(deadline=None, max_examples=20)
+@given(seed=st.integers(0, 2**31 - 1), translate=st.floats(0, 3))
+def test_translation_moves_the_centre_of_mass_by_the_drawn_shift(seed, translate):
+    aug = RandomAffine(translate=translate, scale=0, squeeze=0, shear=0, seed=seed)
+    state = aug.state()
+    theta = aug.matrices(4, 28, 28)
+    aug.set_state(state)
+    x = _blob(4)
+    shift_px = theta[:, :, 2] * 28 / 2  # normalised -> pixels; the output samples x + shift
+    moved = _centre(aug(x)) - _centre(x)
+    torch.testing.assert_close(moved, -shift_px, atol=2e-3, rtol=0)
+    assert shift_px.abs().max() <= translate + 1e-6
+
+
+@settings(deadline=None, max_examples=20)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_scale_squeeze_and_shear_stay_within_their_ranges(seed):
+    aug = RandomAffine(translate=0, scale=0.1, squeeze=0.2, shear=0.3, seed=seed)
+    theta = aug.matrices(64, 28, 28)
+    sx, sy = 1 / theta[:, 0, 0], 1 / theta[:, 1, 1]
+    scale = (sx * sy).sqrt()                     # s (the squeeze cancels)
+    squeeze = (sx / sy).sqrt()                   # q
+    assert ((scale - 1).abs() <= 0.1 + 1e-6).all()
+    assert ((squeeze - 1).abs() <= 0.2 + 1e-6).all()
+    assert (theta[:, 0, 1].abs() <= 0.3).all() and (theta[:, 1, 0] == 0).all()
+
+
+def test_distortion_keeps_shape_dtype_and_device():
+    x = torch.rand(3, 1, 28, 28)
+    out = RandomAffine()(x)
+    assert out.shape == x.shape and out.dtype == x.dtype and out.device == x.device
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    ({"translate": -1}, ValueError), ({"scale": 1.0}, ValueError), ({"squeeze": -0.1}, ValueError),
+    ({"shear": "a"}, TypeError), ({"seed": 1.5}, TypeError)])
+def test_distortion_refuses_bad_arguments(kwargs, error):
+    with pytest.raises(error):
+        RandomAffine(**kwargs)
+
+
+def test_distortion_refuses_a_non_batch():
+    with pytest.raises(ValueError, match="images"):
+        RandomAffine()(torch.rand(28, 28))
+
+
+def test_saturation_counts_the_squashed_units_beyond_the_threshold():
+    torch.manual_seed(0)
+    model = LeNet5()
+    with torch.no_grad():  # a large bias drives half of F6 into the flat tail of the tanh
+        model.classifier.F6.bias[:42] = 5.0
+    images = lenet5_input(torch.rand(16, 1, 28, 28))
+    with torch.no_grad():
+        c5 = model.features(images).flatten(1)
+        f6 = 1.7159 * torch.tanh(2 / 3 * model.classifier.F6(c5))
+    got = saturation(model, images, threshold=1.5)
+    assert got == {"C5": pytest.approx(float((c5.abs() > 1.5).float().mean())),
+                   "F6": pytest.approx(float((f6.abs() > 1.5).float().mean()))}
+    assert got["F6"] == pytest.approx(0.5)
+    assert saturation(model.double(), images) == pytest.approx(saturation(model, images.double()))

@@ -1,0 +1,212 @@
+"""``lenet.summary``: the paper's table, and parameters/connections/shapes of any Sequential
+checked against independent references (``numel`` sums, autograd Jacobians, forward shapes)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from torch import nn
+from torch.autograd.functional import jacobian
+
+from lenet import LeNet, LeNet5, summary
+from lenet.layers import C3_TABLE, SparseConv2d
+from lenet.models import CifarNet
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # fast and exact on a busy CPU
+
+#: LeCun et al. (1998), section II.B: (trainable parameters, connections) per layer.
+PAPER = {"C1": (156, 122_304), "S2": (12, 5_880), "C3": (1_516, 151_600),
+         "S4": (32, 2_000), "C5": (48_120, 48_120), "F6": (10_164, 10_164)}
+PAPER_SHAPES = {"C1": (1, 6, 28, 28), "S2": (1, 6, 14, 14), "C3": (1, 16, 10, 10),
+                "S4": (1, 16, 5, 5), "C5": (1, 120, 1, 1), "F6": (1, 84), "OUTPUT": (1, 10)}
+
+
+@pytest.mark.parametrize("layer", sorted(PAPER))
+def test_lenet5_summary_reproduces_the_papers_table(layer):
+    s = summary(LeNet5(), (1, 1, 32, 32))
+    assert (s[layer].params, s[layer].connections) == PAPER[layer]
+    assert s[layer].output_shape == PAPER_SHAPES[layer]
+
+
+def test_lenet5_totals_match_the_paper():
+    s = summary(LeNet5(), (1, 1, 32, 32))
+    assert s.total_params == 60_000 == sum(p.numel() for p in LeNet5().parameters())
+    # the paper's 340,908 connections: the trainable layers plus the 84 x 10 RBF output
+    counted = [r for r in s if r.kind not in ("ScaledTanh", "Flatten")]
+    assert sum(r.connections for r in counted) == 340_908
+
+
+def test_summary_accepts_chw_and_prints_a_table():
+    s = summary(LeNet5(), (1, 32, 32))
+    assert s.input_size == (1, 1, 32, 32)
+    text = str(s)
+    assert "122,304" in text and "60,000" in text
+    with pytest.raises(KeyError, match="C9"):
+        s["C9"]
+
+
+def _count_nonzero_jacobian(fn, in_shape) -> int:
+    """Brute force: input units that each output unit depends on, summed over outputs."""
+    x = torch.rand(1, *in_shape, dtype=torch.float64) + 0.5
+    return int((jacobian(fn, x) != 0).sum())
+
+
+def test_c3_connections_equal_a_jacobian_count():
+    conv = SparseConv2d(6, C3_TABLE, 5).double()
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+    expected = _count_nonzero_jacobian(conv, (6, 14, 14)) + 16 * 10 * 10  # + one bias per unit
+    assert summary(nn.Sequential(conv), (1, 6, 14, 14))[0].connections == expected == 151_600
+
+
+def test_d2l_lenet_and_cifarnet_rows():
+    s = summary(LeNet(), (1, 1, 28, 28))
+    convs = [r for r in s if r.kind == "Conv2d"]
+    assert [r.output_shape for r in convs] == [(1, 6, 28, 28), (1, 16, 10, 10)]
+    assert [r.params for r in s if r.kind == "Linear"] == [48_120, 10_164, 850]
+    assert s.total_params == sum(p.numel() for p in LeNet().parameters()) == 61_706
+    assert s[-1].output_shape == (1, 10)
+    c = summary(CifarNet(), (1, 3, 32, 32))
+    assert [r.params for r in c if r.kind == "Conv2d"] == [3 * 6 * 25 + 6, 6 * 16 * 25 + 16]
+    assert c.total_params == sum(p.numel() for p in CifarNet().parameters())
+
+
+# ---------------------------------------------------------------- random architectures
+def _conv_out(n, k, s, p, d):
+    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+@st.composite
+def architectures(draw):
+    """A random small ``nn.Sequential`` of standard layers and its input shape (C, H, W)."""
+    c = draw(st.integers(1, 3))
+    h, w = draw(st.integers(3, 9)), draw(st.integers(3, 9))
+    shape, layers = (c, h, w), []
+    input_shape = shape
+    for _ in range(draw(st.integers(1, 4))):
+        c, h, w = shape
+        kind = draw(st.sampled_from(["conv", "max", "avg", "adaptive", "bn", "relu"]))
+        k = draw(st.integers(1, 3))
+        s, d = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+        p = draw(st.integers(0, k // 2))
+        if kind == "conv":
+            groups = draw(st.sampled_from([g for g in (1, 2, 3) if c % g == 0]))
+            out = groups * draw(st.integers(1, 2))
+            if min(_conv_out(h, k, s, p, d), _conv_out(w, k, s, p, d)) < 1:
+                continue
+            layers.append(nn.Conv2d(c, out, k, stride=s, padding=p, dilation=d, groups=groups,
+                                    bias=draw(st.booleans())))
+            shape = (out, _conv_out(h, k, s, p, d), _conv_out(w, k, s, p, d))
+        elif kind in ("max", "avg"):
+            d = d if kind == "max" else 1
+            if min(_conv_out(h, k, s, p, d), _conv_out(w, k, s, p, d)) < 1:
+                continue
+            layers.append(nn.MaxPool2d(k, s, p, dilation=d) if kind == "max"
+                          else nn.AvgPool2d(k, s, p))
+            shape = (c, _conv_out(h, k, s, p, d), _conv_out(w, k, s, p, d))
+        elif kind == "adaptive":
+            out_hw = (draw(st.integers(1, h)), draw(st.integers(1, w)))
+            layers.append(nn.AdaptiveAvgPool2d(out_hw))
+            shape = (c, *out_hw)
+        elif kind == "bn":
+            layers.append(nn.BatchNorm2d(c))
+        else:
+            layers.append(nn.ReLU())
+    layers += [nn.Flatten(), nn.Linear(shape[0] * shape[1] * shape[2], draw(st.integers(1, 5)),
+                                       bias=draw(st.booleans()))]
+    return nn.Sequential(*layers).double().eval(), input_shape
+
+
+def _reference_connections(layer: nn.Module, in_shape) -> int:
+    """An independent count: nonzero Jacobian entries of an all-positive version of ``layer``."""
+    if isinstance(layer, nn.Conv2d):
+        probe = nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size,
+                          layer.stride, layer.padding, layer.dilation, layer.groups,
+                          bias=False).double()
+        nn.init.ones_(probe.weight)
+        bias = 0 if layer.bias is None else _numel(probe(torch.zeros(1, *in_shape).double()))
+        return _count_nonzero_jacobian(probe, in_shape) + bias
+    if isinstance(layer, nn.MaxPool2d):  # same windows as a depthwise all-ones convolution
+        c = in_shape[0]
+        ones = torch.ones(c, 1, layer.kernel_size, layer.kernel_size, dtype=torch.float64)
+        return _count_nonzero_jacobian(
+            lambda x: torch.nn.functional.conv2d(x, ones, None, layer.stride, layer.padding,
+                                                 layer.dilation, groups=c), in_shape)
+    if isinstance(layer, (nn.AvgPool2d, nn.AdaptiveAvgPool2d)):
+        return _count_nonzero_jacobian(layer, in_shape)
+    if isinstance(layer, nn.Linear):
+        probe = nn.Linear(layer.in_features, layer.out_features, bias=False).double()
+        nn.init.ones_(probe.weight)
+        return _count_nonzero_jacobian(probe, in_shape) + (layer.out_features if layer.bias
+                                                           is not None else 0)
+    raise AssertionError(type(layer))
+
+
+def _numel(t: torch.Tensor) -> int:
+    return t[0].numel()
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(architectures())
+def test_random_sequential_params_connections_and_shapes(arch):
+    model, size = arch
+    s = summary(model, (1, *size))
+    assert s.total_params == sum(p.numel() for p in model.parameters())
+    assert len(s) == len(model)
+    x = torch.rand(1, *size, dtype=torch.float64)
+    for row, layer in zip(s, model):
+        in_shape = tuple(x.shape[1:])
+        with torch.no_grad():
+            x = layer(x)
+        assert row.output_shape == tuple(x.shape)
+        assert row.params == sum(p.numel() for p in layer.parameters())
+        if isinstance(layer, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d,
+                              nn.Linear)):
+            assert row.connections == _reference_connections(layer, in_shape), layer
+        elif isinstance(layer, (nn.ReLU, nn.BatchNorm2d)):
+            assert row.connections == x[0].numel()
+        else:
+            assert row.connections == 0  # Flatten moves data, joins nothing
+
+
+# ------------------------------------------------------------------------------ bad input
+#: (callable, args, exception, substrings the message must contain)
+BAD_INPUT = [
+    pytest.param(summary, (LeNet5(), (1, 1, 28, 28)), ValueError,
+                 ("(N, 1, 32, 32)", "(1, 1, 28, 28)"), id="lenet5-28x28"),
+    pytest.param(summary, (LeNet5(), (0, 1, 32, 32)), ValueError,
+                 ("input_size", "positive", "(0, 1, 32, 32)"), id="zero-batch"),
+    pytest.param(summary, (LeNet5(), (1, -32, 32)), ValueError,
+                 ("input_size", "(1, -32, 32)"), id="negative-height"),
+    pytest.param(summary, (LeNet5(), (32,)), ValueError, ("input_size", "(32,)"), id="one-dim"),
+    pytest.param(summary, (LeNet5(), "1x32x32"), TypeError, ("input_size", "str", "'1x32x32'"),
+                 id="string-size"),
+    pytest.param(summary, (LeNet5(), 32), TypeError, ("input_size", "int", "32"), id="int-size"),
+    pytest.param(summary, (LeNet5(), (1, 32.0, 32)), TypeError, ("input_size", "32.0"),
+                 id="float-dim"),
+    pytest.param(summary, (LeNet5(), (1, True, 32, 32)), TypeError, ("input_size", "True"),
+                 id="bool-dim"),
+    pytest.param(summary, ("lenet5", (1, 32, 32)), TypeError, ("model", "nn.Module", "str"),
+                 id="model-name-not-module"),
+    pytest.param(summary, (nn.Sequential(nn.Flatten(), nn.Linear(3, 2)), (1, 1, 4)), ValueError,
+                 ("input_size", "(1, 1, 1, 4)", "does not fit", "Sequential"), id="does-not-fit"),
+]
+
+
+@pytest.mark.parametrize(("fn", "args", "error", "says"), BAD_INPUT)
+def test_bad_input_is_refused_with_a_clear_message(refuses, fn, args, error, says):
+    refuses(fn, args, error, says)
+
+
+@settings(max_examples=40, deadline=None)
+@given(size=st.lists(st.integers(-3, 3), min_size=2, max_size=4))
+def test_input_size_must_be_positive(size):
+    model = nn.Sequential(nn.Flatten())
+    if all(s >= 1 for s in size):
+        expected = (1, *size) if len(size) == 3 else tuple(size)
+        assert summary(model, size).input_size == expected
+    else:
+        with pytest.raises(ValueError, match="input_size must be"):
+            summary(model, size)
