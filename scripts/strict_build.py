@@ -9,6 +9,7 @@ Usage: python scripts/strict_build.py [BOOK_ROOT] [--output DIR]
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,11 +17,20 @@ from pathlib import Path
 
 def strict_build(root: Path, output: Path) -> int:
     """Build the book at `root` into `output` strictly; return a process exit code."""
+    # jupyter_book has no __main__ module: call its click entry point with this interpreter
     cmd = [
-        sys.executable, "-m", "jupyter_book", "build", str(root),
+        sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(root),
         "--toc", str(root / "book" / "_toc.yml"), "--config", str(root / "_config.yml"),
         "--path-output", str(output), "-W", "-n", "--keep-going",
+        # a fresh Sphinx environment: an incremental build re-reads only changed pages, so it
+        # would neither repeat the warnings of the others nor refresh stale cross-page data.
+        # Notebook outputs still come from the execution cache, so this costs seconds.
+        "--all",
     ]
+    # Start from an empty html folder (the execution cache next to it is kept): stale pages
+    # would otherwise survive, e.g. viewcode skips a source page older than its module, and an
+    # old execution report would fail a build whose notebooks now run.
+    shutil.rmtree(output / "_build" / "html", ignore_errors=True)
     print("$", " ".join(cmd), flush=True)
     status = subprocess.call(cmd)
     reports = sorted((output / "_build" / "html" / "reports").glob("**/*.log"))

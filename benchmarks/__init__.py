@@ -1,0 +1,1 @@
+"""Speed and accuracy measurements of the ``lenet`` package, outside the test suite."""

@@ -1,0 +1,242 @@
+"""CPU benchmarks, side by side in one process; prints a table, then one JSON line.
+
+    python -m benchmarks.cpu                    # trainer, im2col, naive loop, sparse C3
+    python -m benchmarks.cpu --notebooks        # also time executing every notebook
+    python -m benchmarks.cpu --out results/cpu_benchmarks.json
+
+Keys of the final JSON line: ``trainer_speedup_vs_baseline`` (images/s of
+:func:`lenet.train.fit` / images/s of a d2l ``train_ch6``-style loop over torchvision's
+``MNIST`` Dataset and a ``DataLoader``; same ``LeNet``, batch 256, same images),
+``im2col_conv_vs_torch`` (:func:`lenet.ops.conv2d` time / ``F.conv2d`` time, C1 + C3 shapes
+at batch 256, one thread), ``im2col_vs_naive_speedup`` (:func:`lenet.ops.conv2d_naive` /
+im2col, per image: the naive loop runs on a small batch and is scaled to 256),
+``sparse_c3_vs_masked_dense`` (:class:`lenet.layers.SparseConv2d` / dense conv times a mask,
+forward + backward), ``notebooks_total_s`` (with ``--notebooks``, else null). Every time is
+the median of repeats; the table gives min and max too.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")       # single-threaded NumPy BLAS and torch
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parent.parent
+BATCH = 256
+
+
+def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float]:
+    """Wall-clock seconds of ``repeats`` calls of ``fn`` after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def timed_pair(fa: Callable[[], object], fb: Callable[[], object], repeats: int,
+               warmup: int = 1) -> tuple[list[float], list[float]]:
+    """Like :func:`timed` for two functions, alternating them so both see the same load."""
+    for _ in range(warmup):
+        fa()
+        fb()
+    ta, tb = [], []
+    for _ in range(repeats):
+        ta += timed(fa, 1, warmup=0)
+        tb += timed(fb, 1, warmup=0)
+    return ta, tb
+
+
+def spread(times: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(times), "min": min(times), "max": max(times),
+            "repeats": len(times)}
+
+
+def d2l_style_epoch(model, loader, lr: float) -> None:
+    """One epoch as d2l's ``train_ch6``: DataLoader batches, SGD, an accuracy accumulator."""
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    model.train()
+    metric = [0.0, 0.0, 0.0]
+    for x, y in loader:
+        opt.zero_grad()
+        y_hat = model(x)
+        loss = F.cross_entropy(y_hat, y)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            metric[0] += float(loss) * x.shape[0]
+            metric[1] += float((y_hat.argmax(1) == y).sum())
+            metric[2] += x.shape[0]
+
+
+def bench_trainer(images: int, repeats: int, workers: int) -> dict:
+    import torchvision
+    from torch.utils.data import DataLoader, Subset
+
+    from lenet.data import data_root, load_mnist
+    from lenet.models import LeNet
+    from lenet.train import fit
+
+    dataset = torchvision.datasets.MNIST(str(data_root()), train=True, download=False,
+                                         transform=torchvision.transforms.ToTensor())
+    subset = Subset(dataset, range(images))
+    loader = DataLoader(subset, batch_size=BATCH, shuffle=True, num_workers=workers)
+    train = load_mnist("train").take(images)
+    torch.manual_seed(0)
+    base_model, fast_model = LeNet(), LeNet()
+    base, fast = timed_pair(
+        lambda: d2l_style_epoch(base_model, loader, 0.9),
+        lambda: fit(fast_model, (train.images, train.labels), epochs=1, lr=0.9,
+                    batch_size=BATCH, progress=False, device="cpu"), repeats)
+    return {"images": images, "workers": workers, "baseline_s": spread(base),
+            "fit_s": spread(fast),
+            "baseline_images_per_s": images / statistics.median(base),
+            "fit_images_per_s": images / statistics.median(fast),
+            "speedup": statistics.median(base) / statistics.median(fast)}
+
+
+SHAPES = {"C1": ((BATCH, 1, 32, 32), (6, 1, 5, 5)), "C3": ((BATCH, 6, 14, 14), (16, 6, 5, 5))}
+
+
+def bench_conv(repeats: int, naive_batch: int) -> dict:
+    from lenet.ops import conv2d, conv2d_naive
+
+    rng = np.random.default_rng(0)
+    out: dict = {}
+    for name, (xs, ws) in SHAPES.items():
+        x = rng.standard_normal(xs, dtype=np.float32)
+        w = rng.standard_normal(ws, dtype=np.float32)
+        xt, wt = torch.from_numpy(x), torch.from_numpy(w)
+        np.testing.assert_allclose(conv2d(x, w), F.conv2d(xt, wt).numpy(), rtol=1e-3, atol=1e-3)
+        im2col, torch_t = timed_pair(lambda x=x, w=w: conv2d(x, w),
+                                     lambda xt=xt, wt=wt: F.conv2d(xt, wt), repeats)
+        small = x[:naive_batch]
+        naive = timed(lambda small=small, w=w: conv2d_naive(small, w), max(1, repeats // 3), warmup=0)
+        naive_per_batch = [t * BATCH / naive_batch for t in naive]
+        out[name] = {"im2col_s": spread(im2col), "torch_s": spread(torch_t),
+                     "naive_s_scaled": spread(naive_per_batch), "naive_batch": naive_batch,
+                     "im2col_vs_torch": statistics.median(im2col) / statistics.median(torch_t),
+                     "naive_vs_im2col": statistics.median(naive_per_batch)
+                     / statistics.median(im2col)}
+    total = {k: sum(out[s][k]["median"] for s in SHAPES)
+             for k in ("im2col_s", "torch_s", "naive_s_scaled")}
+    out["im2col_vs_torch"] = total["im2col_s"] / total["torch_s"]
+    out["naive_vs_im2col"] = total["naive_s_scaled"] / total["im2col_s"]
+    return out
+
+
+def bench_sparse(repeats: int) -> dict:
+    from lenet.layers import C3_TABLE, SparseConv2d
+
+    torch.manual_seed(0)
+    sparse = SparseConv2d(6, C3_TABLE, 5)
+    dense = torch.nn.Conv2d(6, 16, 5)
+    mask = sparse.connection_mask().float()[:, :, None, None]
+    x = torch.randn(BATCH, 6, 14, 14)
+
+    def step(forward) -> None:
+        forward().square().mean().backward()
+
+    s, d = timed_pair(lambda: step(lambda: sparse(x)),
+                      lambda: step(lambda: F.conv2d(x, dense.weight * mask, dense.bias)),
+                      repeats, warmup=2)
+    torch.testing.assert_close(
+        F.conv2d(x, sparse.dense_weight(), sparse.bias),
+        F.conv2d(x, sparse.dense_weight() * mask, sparse.bias))
+    return {"sparse_s": spread(s), "masked_dense_s": spread(d),
+            "ratio": statistics.median(s) / statistics.median(d)}
+
+
+def bench_notebooks() -> dict:
+    import nbformat
+    from nbclient import NotebookClient
+
+    times = {}
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        start = time.perf_counter()
+        NotebookClient(nb, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        times[path.name] = time.perf_counter() - start
+    return {"per_notebook_s": times, "total_s": sum(times.values())}
+
+
+def row(name: str, s: dict, unit: str = "s") -> str:
+    return f"| {name} | {s['median']:.4g} | {s['min']:.4g} | {s['max']:.4g} | {s['repeats']} |"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=10000, help="images per trainer run")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=4,
+                        help="DataLoader workers of the baseline (d2l's default is 4); the "
+                             "baseline is also timed with 0 workers")
+    parser.add_argument("--naive-batch", type=int, default=2)
+    parser.add_argument("--notebooks", action="store_true", help="also execute every notebook")
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    trainer = bench_trainer(args.images, args.repeats, args.workers)
+    trainer0 = bench_trainer(args.images, args.repeats, 0) if args.workers else trainer
+    conv = bench_conv(args.repeats, args.naive_batch)
+    sparse = bench_sparse(args.repeats * 4)
+    notebooks = bench_notebooks() if args.notebooks else None
+    lines = ["| measurement | median (s) | min (s) | max (s) | repeats |", "|---|---|---|---|---|",
+             row(f"d2l-style loop, {args.workers} workers", trainer["baseline_s"]),
+             row("d2l-style loop, 0 workers", trainer0["baseline_s"]),
+             row(f"lenet.train.fit, {args.images:,} images", trainer["fit_s"])]
+    for name in SHAPES:
+        lines += [row(f"{name} im2col (lenet.ops.conv2d)", conv[name]["im2col_s"]),
+                  row(f"{name} torch F.conv2d", conv[name]["torch_s"]),
+                  row(f"{name} naive loop (per 256, from batch {args.naive_batch})",
+                      conv[name]["naive_s_scaled"])]
+    lines += [row("C3 SparseConv2d fwd+bwd", sparse["sparse_s"]),
+              row("C3 dense conv x mask fwd+bwd", sparse["masked_dense_s"])]
+    print("\n".join(lines), file=sys.stderr)
+    summary = {
+        "trainer_speedup_vs_baseline": trainer["speedup"],
+        "trainer_speedup_vs_baseline_0_workers": trainer0["speedup"],
+        "trainer_images_per_s": trainer["fit_images_per_s"],
+        "baseline_images_per_s": trainer["baseline_images_per_s"],
+        "im2col_conv_vs_torch": conv["im2col_vs_torch"],
+        "im2col_vs_naive_speedup": conv["naive_vs_im2col"],
+        "sparse_c3_vs_masked_dense": sparse["ratio"],
+        "notebooks_total_s": notebooks["total_s"] if notebooks else None,
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "command": "python -m benchmarks.cpu " + " ".join(argv if argv is not None
+                                                            else sys.argv[1:]),
+        "details": {"trainer": trainer, "trainer_0_workers": trainer0, "conv": conv, "sparse": sparse,
+                    "notebooks": notebooks},
+    }
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(summary, indent=1) + "\n")
+        os.replace(tmp, args.out)
+    short = {k: v for k, v in summary.items() if k != "details"}
+    print(json.dumps(short))
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Train the faithful LeNet-5 (with and without the paper's distortions) and LeNetModern
+on full MNIST, and write ``results/paper_results.json``.
+
+    python -m benchmarks.reproduce_paper                 # all three runs (about 30-60 min on 2 cores)
+    python -m benchmarks.reproduce_paper --runs lenet5   # one run; the others are kept
+    python -m benchmarks.merge_results a.json b.json     # runs made in parallel, one file
+
+The file is rewritten atomically after every run, so an interrupted command loses at most
+the run in progress. Chapter 8 reads it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from lenet.data import lenet5_input, load_mnist
+from lenet.layers import map_loss
+from lenet.models import LeNet5, LeNetModern
+from lenet.paper import PAPER_RECIPE, RandomAffine
+from lenet.train import fit, pick_device, seed_everything
+
+RESULTS = Path(__file__).resolve().parent.parent / "results" / "paper_results.json"
+RUNS = ("lenet5", "lenet_modern", "lenet5_distorted")
+MODERN = {"epochs": 15, "lr": 5e-3, "batch_size": 128, "optimizer": "adam",
+          "schedule": "onecycle", "augment": "RandomAffine(seed=1)"}
+
+
+def run(name: str, seed: int, epochs: int | None, scale: float | None = None) -> dict:
+    """Train one configuration from scratch; return its result record."""
+    train, test = load_mnist("train"), load_mnist("test")
+    seed_everything(seed)
+    if name == "lenet_modern":
+        cfg = dict(MODERN, epochs=epochs or MODERN["epochs"])
+        model, kwargs = LeNetModern(), {
+            "epochs": cfg["epochs"], "lr": cfg["lr"], "batch_size": cfg["batch_size"],
+            "optimizer": cfg["optimizer"], "schedule": cfg["schedule"], "augment": RandomAffine(seed=1)}
+    else:
+        overrides = {k: v for k, v in (("epochs", epochs), ("scale", scale)) if v is not None}
+        recipe = type(PAPER_RECIPE)(**{**PAPER_RECIPE.as_dict(), **overrides})
+        cfg = dict(recipe.as_dict(), lr=recipe.lr(), loss="map_loss", transform="lenet5_input")
+        model, kwargs = LeNet5(), {
+            "epochs": recipe.epochs, "lr": recipe.lr(), "batch_size": recipe.batch_size,
+            "momentum": recipe.momentum, "loss_fn": functools.partial(map_loss, j=recipe.j),
+            "transform": lenet5_input}
+        if name == "lenet5_distorted":
+            cfg["augment"] = "RandomAffine(seed=1)"
+            kwargs["augment"] = RandomAffine(seed=1)
+    start = time.perf_counter()
+    history = fit(model, (train.images, train.labels), (test.images, test.labels),
+                  seed=seed, **kwargs)
+    wall = time.perf_counter() - start
+    return {"model": type(model).__name__, "config": cfg, "seed": seed,
+            "epochs": history.epochs, "test_error": 1 - history.test_acc[-1],
+            "best_test_error": 1 - max(history.test_acc), "wall_s": wall,
+            "history": history.as_dict()}
+
+
+def write_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS))
+    parser.add_argument("--epochs", type=int, default=None, help="override (for a quick check)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scale", type=float, default=None,
+                        help="LeNet-5 runs: multiply the paper's rates by this instead")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1 is fastest for LeNet-sized batches)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    data = json.loads(args.out.read_text()) if args.out.exists() else {"runs": {}}
+    device = pick_device()
+    for name in args.runs:
+        record = run(name, args.seed, args.epochs, args.scale)
+        record.update(device=str(device), machine=f"{platform.machine()}, {os.cpu_count()} cores",
+                      torch=torch.__version__, threads=torch.get_num_threads(),
+                      command="python -m benchmarks.reproduce_paper --runs " + name
+                      + (f" --epochs {args.epochs}" if args.epochs else "")
+                      + (f" --scale {args.scale:g}" if args.scale else ""))
+        key = name + (f"_scale{args.scale:g}" if args.scale and name != "lenet_modern" else "")
+        data["runs"][key] = record
+        write_atomic(args.out, data)
+        print(f"{name}: test error {record['test_error']:.4f} after {record['epochs']} epochs, "
+              f"{record['wall_s']:.0f} s", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,331 @@
+"""Open every page of the built book in headless Chromium, offline, and check that it renders.
+
+Checks, page by page (the book is served from 127.0.0.1 on a free port; nothing else is
+reachable, and any request to another host is an error):
+
+* no SEVERE message in the browser console and no request leaves 127.0.0.1;
+* every <script src>, <link href> and <img src> is a local file that exists;
+* math is rendered: on a page with math, every math element holds MathJax output
+  (``mjx-container``), and no raw ``$...$`` or ``\\(...\\)`` is left in the visible text;
+* every <img> has loaded (``naturalWidth > 0``);
+* every dropdown admonition (exercise solutions) is collapsed behind its toggle button;
+* every internal link points to a file that exists, and every ``#anchor`` exists as an id
+  in the page it points to;
+* the search page (``search.html?q=LeNet``) lists results that mention LeNet.
+
+Screenshots of the introduction and of the first chapter go to ``--screenshots``.
+Chromium and its driver come from Debian (``apt-get install chromium chromium-driver``,
+run by this script when /usr/bin/chromium is missing, with a Chinese font when the machine
+has none); the Python driver is selenium.
+
+Usage: python scripts/browser_check.py [HTML_DIR] [--screenshots DIR] [--only PAGE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage", "--window-size=1400,1000", "--hide-scrollbars",
+)
+#: Pages whose first chapter screenshot is wanted, in order of preference.
+SCREENSHOTS = {"intro": ["book/intro.html"],
+               "chapter1": ["notebooks/01_lenet5_layer_by_layer.html"]}
+SKIP_SCHEMES = ("http:", "https:", "mailto:", "javascript:", "data:", "tel:")
+RAW_MATH = re.compile(r"(?<![\\$\w])\$[^$\s][^$\n]{0,200}?\$(?!\w)|\\\(.{1,200}?\\\)|\$\$")
+
+
+def _has_chinese_font() -> bool:
+    if not shutil.which("fc-list"):
+        return False
+    fonts = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True, check=False)
+    return bool(fonts.stdout.strip())
+
+
+def ensure_chromium() -> None:
+    """Install Debian's chromium and chromium-driver when they are missing (needs root).
+
+    A Chinese font comes with them when the machine has none, so that the glossary's Chinese
+    terms render in screenshots as they do on a reader's machine, not as empty boxes.
+    """
+    packages = [] if CHROMIUM.exists() and CHROMEDRIVER.exists() else [
+        "chromium", "chromium-driver"]
+    if not _has_chinese_font():
+        packages.append("fonts-wqy-zenhei")
+    if not packages:
+        return
+    print(f"==> installing {' '.join(packages)} (apt-get)", flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=True, env=env)
+
+
+class _PageParser(HTMLParser):
+    """Collect ids and the URLs a page references, by kind."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.ids: set[str] = set()
+        self.links: list[str] = []        # <a href>: navigation
+        self.assets: list[str] = []       # <script src>, <link href>, <img src>: loaded at render
+        self.has_math = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: (v or "") for k, v in attrs}
+        for key in ("id", "name"):
+            if a.get(key) and (key == "id" or tag == "a"):
+                self.ids.add(a[key])
+        if "math" in a.get("class", "").split():
+            self.has_math = True
+        if tag == "a" and "href" in a:
+            self.links.append(a["href"])
+        elif tag in ("script", "img") and a.get("src"):
+            self.assets.append(a["src"])
+        elif tag == "link" and a.get("href"):
+            rel = set(a.get("rel", "").lower().split())
+            loaded = rel & {"stylesheet", "preload", "icon", "modulepreload", "manifest"}
+            (self.assets if loaded else self.links).append(a["href"])
+
+
+@functools.cache
+def parse_page(path: Path) -> _PageParser:
+    parser = _PageParser()
+    parser.feed(path.read_text(encoding="utf-8", errors="replace"))
+    return parser
+
+
+def static_problems(html_dir: Path, page: Path) -> list[str]:
+    """Local files and anchors that a page references but that do not exist; external assets."""
+    problems = []
+    parsed = parse_page(page)
+    for url in parsed.assets:
+        if url.startswith(("http:", "https:", "//")):
+            problems.append(f"external asset loaded at render: {url}")
+            continue
+        if url.startswith("data:"):
+            continue
+        target = (page.parent / unquote(urlsplit(url).path)).resolve()
+        if not target.is_file():
+            problems.append(f"missing asset: {url}")
+    for url in parsed.links:
+        if url.startswith(SKIP_SCHEMES) or url.startswith("//") or url in ("", "#"):
+            continue
+        parts = urlsplit(url)
+        target = (page.parent / unquote(parts.path)).resolve() if parts.path else page
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_file():
+            problems.append(f"broken link: {url}")
+            continue
+        if html_dir.resolve() not in target.parents:
+            problems.append(f"link leaves the book: {url}")
+            continue
+        anchor = unquote(parts.fragment)
+        if anchor and target.suffix == ".html" and anchor not in parse_page(target).ids:
+            problems.append(f"missing anchor: {url}")
+    return problems
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def serve(html_dir: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    handler = functools.partial(_QuietHandler, directory=str(html_dir))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+def make_driver(profile: str):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    driver.set_page_load_timeout(60)
+    driver.set_script_timeout(60)
+    return driver
+
+
+# Waits for MathJax (when the page loads it), makes lazy images load, and reports what rendered.
+_RENDER_JS = """
+const done = arguments[arguments.length - 1];
+(async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    await MathJax.startup.promise;
+  }
+  const imgs = Array.from(document.images);
+  imgs.forEach(img => { img.loading = 'eager'; });
+  await Promise.all(imgs.map(img => img.complete ? null :
+      new Promise(r => { img.onload = img.onerror = r; setTimeout(r, 10000); })));
+  const badImgs = imgs.filter(img => !(img.complete && img.naturalWidth > 0))
+                      .map(img => img.getAttribute('src'));
+  const maths = Array.from(document.querySelectorAll('.math'));
+  const unrendered = maths.filter(m => !m.querySelector('mjx-container'))
+                          .map(m => m.textContent.slice(0, 80));
+  // sphinx-togglebutton turns each dropdown admonition into a collapsed block with a button
+  const dropdowns = Array.from(document.querySelectorAll('.admonition.dropdown'));
+  const badDropdowns = dropdowns.filter(d => !d.querySelector('button.toggle-button')
+                                             || !d.classList.contains('toggle-hidden'))
+                                .map(d => d.textContent.trim().slice(0, 60));
+  const clone = document.querySelector('main') ? document.querySelector('main').cloneNode(true)
+                                               : document.body.cloneNode(true);
+  clone.querySelectorAll('pre, code, script, style, mjx-container, textarea, .highlight')
+       .forEach(e => e.remove());
+  done({badImgs, nMath: maths.length,
+        nRendered: document.querySelectorAll('mjx-container').length,
+        unrendered, badDropdowns, text: clone.textContent});
+})().catch(e => done({error: String(e)}));
+"""
+
+
+def check_page(driver, base: str, rel: str, parsed: _PageParser) -> list[str]:
+    problems = []
+    driver.get(base + rel)
+    result = driver.execute_async_script(_RENDER_JS)
+    if result.get("error"):
+        return [f"render script failed: {result['error']}"]
+    for src in result["badImgs"]:
+        problems.append(f"image did not load: {src}")
+    if parsed.has_math and result["nRendered"] == 0:
+        problems.append("page has math but MathJax rendered nothing")
+    for text in result["unrendered"]:
+        problems.append(f"math not rendered: {text!r}")
+    for text in result["badDropdowns"]:
+        problems.append(f"dropdown not collapsed behind a button: {text!r}")
+    for match in RAW_MATH.finditer(result["text"]):
+        problems.append(f"raw math left in text: {match.group(0)[:80]!r}")
+    problems += log_problems(driver, base)
+    return problems
+
+
+def log_problems(driver, base: str) -> list[str]:
+    """SEVERE console messages, and requests to anything but the local server."""
+    problems = [f"console: {e['message'][:300]}" for e in driver.get_log("browser")
+                if e["level"] == "SEVERE"]
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            url = message["params"]["request"]["url"]
+            # chrome:// and the like are the browser's own pages, not the network
+            if url.startswith(("http:", "https:", "ws:", "wss:", "ftp:")) \
+                    and not url.startswith(base):
+                problems.append(f"network request leaves the machine: {url[:200]}")
+    return problems
+
+
+def check_search(driver, base: str) -> list[str]:
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(base + "search.html?q=LeNet")
+    try:
+        WebDriverWait(driver, 30).until(lambda d: d.execute_script(
+            "return document.querySelectorAll('#search-results ul.search li').length") > 0)
+    except TimeoutException:
+        return ["search for 'LeNet' listed no results within 30 s"]
+    text = driver.execute_script(
+        "return document.querySelector('#search-results').textContent")
+    problems = [] if "lenet" in text.lower() else ["search results do not mention LeNet"]
+    return problems + log_problems(driver, base)
+
+
+def screenshot(driver, base: str, rel: str, out: Path) -> None:
+    driver.get(base + rel)
+    driver.execute_async_script(_RENDER_JS)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(out))
+    height = min(int(driver.execute_script("return document.body.scrollHeight")), 6000)
+    driver.set_window_size(1400, max(height, 1000))
+    driver.save_screenshot(str(out.with_name(out.stem + "_full.png")))
+    driver.set_window_size(1400, 1000)
+
+
+def pages_of(html_dir: Path) -> list[str]:
+    return sorted(p.relative_to(html_dir).as_posix() for p in html_dir.rglob("*.html")
+                  if not p.relative_to(html_dir).parts[0].startswith(("_static", "_sources")))
+
+
+def first_chapter(pages: list[str]) -> str | None:
+    chapters = [p for p in pages if p.startswith("notebooks/")]
+    return chapters[0] if chapters else None
+
+
+def main() -> int:
+    root = Path(__file__).resolve().parent.parent
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("html", nargs="?", type=Path, default=root / "_build" / "html")
+    parser.add_argument("--screenshots", type=Path, default=None,
+                        help="folder for PNG screenshots (default: HTML/../screenshots)")
+    parser.add_argument("--only", nargs="*", default=None, help="check only these pages")
+    args = parser.parse_args()
+    html_dir = args.html.resolve()
+    if not (html_dir / "search.html").is_file():
+        print(f"browser check: no built book in {html_dir} (run the strict build first)")
+        return 2
+    shots = (args.screenshots or html_dir.parent / "screenshots").resolve()
+    pages = args.only or pages_of(html_dir)
+
+    ensure_chromium()
+    server, base = serve(html_dir)
+    profile = tempfile.mkdtemp(prefix="lenet-chromium-")
+    failures: dict[str, list[str]] = {}
+    started = time.monotonic()
+    driver = make_driver(profile)
+    try:
+        for rel in pages:
+            page = html_dir / rel
+            problems = static_problems(html_dir, page) + check_page(
+                driver, base, rel, parse_page(page))
+            if problems:
+                failures[rel] = problems
+        problems = check_search(driver, base)
+        if problems:
+            failures["search.html?q=LeNet"] = problems
+        chapter = first_chapter(pages_of(html_dir))
+        for name, rel in (("intro", "book/intro.html"), ("chapter1", chapter)):
+            if rel and (html_dir / rel).is_file():
+                screenshot(driver, base, rel, shots / f"{name}.png")
+    finally:
+        driver.quit()
+        server.shutdown()
+        shutil.rmtree(profile, ignore_errors=True)
+
+    for rel, problems in failures.items():
+        print(f"FAIL {rel}")
+        for problem in problems:
+            print(f"    {problem}")
+    n_ok = len(pages) + 1 - len(failures)
+    print(f"browser check: {len(pages)} pages + search in {time.monotonic() - started:.0f} s; "
+          f"screenshots in {shots}")
+    print(f"browser: {n_ok} passed, {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
