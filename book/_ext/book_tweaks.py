@@ -1,0 +1,55 @@
+"""A local Sphinx extension with two small fixes for this book.
+
+1. Offline pages. sphinx-thebe (pulled in by Jupyter Book whether or not live code is used)
+   adds to every page an inline script declaring ``THEBE_JS_URL``, a CDN address, and under
+   Jupyter Book it is added twice, so the browser reports "Identifier 'THEBE_JS_URL' has
+   already been declared". The book has no live code (``launch_buttons.thebe: false``), so the
+   thebe scripts and stylesheet are dropped from every page.
+
+2. Data docstrings. napoleon reads the first line of a module-level ``#:`` comment as
+   ``type: description``, so ``#: Errors that mean "bad input": reported in one line`` turns
+   into a bogus type reference that ``-n`` reports. `lenet` gives types as annotations, never
+   inline, so napoleon's rewrite of data and attribute docstrings is undone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sphinx.application import Sphinx
+
+_ORIGINAL = "_book_tweaks_original_lines"
+
+
+def _is_thebe(asset: Any) -> bool:
+    text = str(asset) + str(getattr(asset, "attributes", {}).get("body", ""))
+    return "thebe" in text.lower()
+
+
+def drop_thebe(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    for key in ("script_files", "css_files"):
+        if key in context:
+            context[key] = [asset for asset in context[key] if not _is_thebe(asset)]
+
+
+def keep_data_docstring(app: Sphinx, what: str, name: str, obj: Any, options: Any,
+                        lines: list[str]) -> None:
+    """Before napoleon: remember the docstring lines of data and attributes."""
+    if what in ("data", "attribute"):
+        app.env.temp_data.setdefault(_ORIGINAL, {})[name] = list(lines)
+
+
+def restore_data_docstring(app: Sphinx, what: str, name: str, obj: Any, options: Any,
+                           lines: list[str]) -> None:
+    """After napoleon: put the remembered lines back."""
+    original = app.env.temp_data.get(_ORIGINAL, {}).pop(name, None)
+    if original is not None:
+        lines[:] = original
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.connect("html-page-context", drop_thebe, priority=900)
+    # napoleon processes docstrings at the default priority, 500
+    app.connect("autodoc-process-docstring", keep_data_docstring, priority=100)
+    app.connect("autodoc-process-docstring", restore_data_docstring, priority=900)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
