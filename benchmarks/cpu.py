@@ -5,8 +5,10 @@
     python -m benchmarks.cpu --out results/cpu_benchmarks.json
 
 Keys of the final JSON line: ``trainer_speedup_vs_baseline`` (images/s of
-:func:`lenet.train.fit` / images/s of a d2l ``train_ch6``-style loop over torchvision's
-``MNIST`` Dataset and a ``DataLoader``; same ``LeNet``, batch 256, same images),
+:func:`lenet.train.fit` with its CPU fast path, ``channels_last=True`` / images/s of a d2l
+``train_ch6``-style loop over torchvision's ``MNIST`` Dataset and a ``DataLoader`` with 4
+workers, d2l's default; same ``LeNet``, batch 256, same images, torch on every core;
+``trainer_speedup_vs_baseline_1_thread`` is the same on one thread),
 ``im2col_conv_vs_torch`` (:func:`lenet.ops.conv2d` time / ``F.conv2d`` time, C1 + C3 shapes
 at batch 256, one thread), ``im2col_vs_naive_speedup`` (:func:`lenet.ops.conv2d_naive` /
 im2col, per image: the naive loop runs on a small batch and is scaled to 256),
@@ -52,17 +54,24 @@ def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float
     return out
 
 
+def timed_alternating(fns: dict[str, Callable[[], object]], repeats: int,
+                      warmup: int = 1) -> dict[str, list[float]]:
+    """Like :func:`timed` for several functions, taking turns so that all see the same load."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            times[name] += timed(fn, 1, warmup=0)
+    return times
+
+
 def timed_pair(fa: Callable[[], object], fb: Callable[[], object], repeats: int,
                warmup: int = 1) -> tuple[list[float], list[float]]:
-    """Like :func:`timed` for two functions, alternating them so both see the same load."""
-    for _ in range(warmup):
-        fa()
-        fb()
-    ta, tb = [], []
-    for _ in range(repeats):
-        ta += timed(fa, 1, warmup=0)
-        tb += timed(fb, 1, warmup=0)
-    return ta, tb
+    """:func:`timed_alternating` for two functions."""
+    times = timed_alternating({"a": fa, "b": fb}, repeats, warmup)
+    return times["a"], times["b"]
 
 
 def spread(times: list[float]) -> dict[str, float]:
@@ -87,7 +96,10 @@ def d2l_style_epoch(model, loader, lr: float) -> None:
             metric[2] += x.shape[0]
 
 
-def bench_trainer(images: int, repeats: int, workers: int) -> dict:
+def bench_trainer(images: int, repeats: int, workers: int, threads: int) -> dict:
+    """The d2l-style loop (``workers`` and 0 DataLoader workers) against :func:`fit`, plain
+    and with its CPU fast path (``channels_last``); all on ``LeNet``, batch 256, the same
+    ``images`` MNIST digits, ``threads`` torch threads, timed in turns."""
     import torchvision
     from torch.utils.data import DataLoader, Subset
 
@@ -95,22 +107,31 @@ def bench_trainer(images: int, repeats: int, workers: int) -> dict:
     from lenet.models import LeNet
     from lenet.train import fit
 
+    torch.set_num_threads(threads)
     dataset = torchvision.datasets.MNIST(str(data_root()), train=True, download=False,
                                          transform=torchvision.transforms.ToTensor())
     subset = Subset(dataset, range(images))
-    loader = DataLoader(subset, batch_size=BATCH, shuffle=True, num_workers=workers)
-    train = load_mnist("train").take(images)
+    loaders = {w: DataLoader(subset, batch_size=BATCH, shuffle=True, num_workers=w)
+               for w in dict.fromkeys((workers, 0))}
+    digits = load_mnist("train").take(images)
+    train = (digits.images, digits.labels)
     torch.manual_seed(0)
-    base_model, fast_model = LeNet(), LeNet()
-    base, fast = timed_pair(
-        lambda: d2l_style_epoch(base_model, loader, 0.9),
-        lambda: fit(fast_model, (train.images, train.labels), epochs=1, lr=0.9,
-                    batch_size=BATCH, progress=False, device="cpu"), repeats)
-    return {"images": images, "workers": workers, "baseline_s": spread(base),
-            "fit_s": spread(fast),
-            "baseline_images_per_s": images / statistics.median(base),
-            "fit_images_per_s": images / statistics.median(fast),
-            "speedup": statistics.median(base) / statistics.median(fast)}
+    models = {name: LeNet() for name in ("base", "base0", "fit", "fast")}
+    fns = {f"baseline_{w}_workers": (lambda w=w, m=models["base" if w else "base0"]:
+                                     d2l_style_epoch(m, loaders[w], 0.9)) for w in loaders}
+    fns["fit"] = lambda: fit(models["fit"], train, epochs=1, lr=0.9, batch_size=BATCH,
+                             progress=False, device="cpu")
+    fns["fit_channels_last"] = lambda: fit(models["fast"], train, epochs=1, lr=0.9,
+                                           batch_size=BATCH, progress=False, device="cpu",
+                                           channels_last=True)
+    times = timed_alternating(fns, repeats)
+    per_s = {name: images / statistics.median(t) for name, t in times.items()}
+    base = per_s[f"baseline_{workers}_workers"]
+    return {"images": images, "workers": workers, "threads": threads,
+            "seconds": {name: spread(t) for name, t in times.items()},
+            "images_per_s": per_s,
+            "speedup": per_s["fit_channels_last"] / base,
+            "speedup_plain_fit": per_s["fit"] / base}
 
 
 SHAPES = {"C1": ((BATCH, 1, 32, 32), (6, 1, 5, 5)), "C3": ((BATCH, 6, 14, 14), (16, 6, 5, 5))}
@@ -194,16 +215,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--notebooks", action="store_true", help="also execute every notebook")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    trainer = bench_trainer(args.images, args.repeats, args.workers)
-    trainer0 = bench_trainer(args.images, args.repeats, 0) if args.workers else trainer
+    cores = os.cpu_count() or 1
+    trainer = bench_trainer(args.images, args.repeats, args.workers, cores)
+    trainer1 = bench_trainer(args.images, args.repeats, args.workers, 1)
+    torch.set_num_threads(1)  # the convolution comparisons are single-threaded
     conv = bench_conv(args.repeats, args.naive_batch)
     sparse = bench_sparse(args.repeats * 4)
     notebooks = bench_notebooks() if args.notebooks else None
-    lines = ["| measurement | median (s) | min (s) | max (s) | repeats |", "|---|---|---|---|---|",
-             row(f"d2l-style loop, {args.workers} workers", trainer["baseline_s"]),
-             row("d2l-style loop, 0 workers", trainer0["baseline_s"]),
-             row(f"lenet.train.fit, {args.images:,} images", trainer["fit_s"])]
+    lines = ["| measurement | median (s) | min (s) | max (s) | repeats |", "|---|---|---|---|---|"]
+    for t in (trainer, trainer1):
+        lines += [row(f"{name}, {args.images:,} images, {t['threads']} thread(s)", sec)
+                  for name, sec in t["seconds"].items()]
     for name in SHAPES:
         lines += [row(f"{name} im2col (lenet.ops.conv2d)", conv[name]["im2col_s"]),
                   row(f"{name} torch F.conv2d", conv[name]["torch_s"]),
@@ -214,19 +236,19 @@ def main(argv: list[str] | None = None) -> dict:
     print("\n".join(lines), file=sys.stderr)
     summary = {
         "trainer_speedup_vs_baseline": trainer["speedup"],
-        "trainer_speedup_vs_baseline_0_workers": trainer0["speedup"],
-        "trainer_images_per_s": trainer["fit_images_per_s"],
-        "baseline_images_per_s": trainer["baseline_images_per_s"],
+        "trainer_speedup_vs_baseline_1_thread": trainer1["speedup"],
+        "trainer_images_per_s": trainer["images_per_s"]["fit_channels_last"],
+        "baseline_images_per_s": trainer["images_per_s"][f"baseline_{args.workers}_workers"],
         "im2col_conv_vs_torch": conv["im2col_vs_torch"],
         "im2col_vs_naive_speedup": conv["naive_vs_im2col"],
         "sparse_c3_vs_masked_dense": sparse["ratio"],
         "notebooks_total_s": notebooks["total_s"] if notebooks else None,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "torch": torch.__version__, "trainer_threads": cores, "conv_threads": 1,
         "command": "python -m benchmarks.cpu " + " ".join(argv if argv is not None
                                                             else sys.argv[1:]),
-        "details": {"trainer": trainer, "trainer_0_workers": trainer0, "conv": conv, "sparse": sparse,
-                    "notebooks": notebooks},
+        "details": {"trainer": trainer, "trainer_1_thread": trainer1, "conv": conv,
+                    "sparse": sparse, "notebooks": notebooks},
     }
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

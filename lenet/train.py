@@ -118,8 +118,9 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
             (such as :class:`lenet.paper.RandomAffine`), its state, so a random augment
             resumes exactly.
         amp: on CUDA, run forward and loss under bfloat16 autocast (no-op elsewhere).
-        channels_last: on CUDA, store model and images in ``channels_last`` memory format
-            (no-op elsewhere).
+        channels_last: store model and images in ``channels_last`` (NHWC) memory format, on
+            any device: cuDNN and the CPU's oneDNN both have faster NHWC kernels for LeNet's
+            few-channel convolutions (about 1.3x on one CPU thread, 1.7x on two).
         compile: on CUDA, ``torch.compile`` the model (no-op elsewhere); the first step,
             which compiles, is timed separately in ``timings``.
         dtype: cast the model and the images to this floating dtype first. The chapters
@@ -142,7 +143,7 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
                         f"got {dtype!r}")
     model.to(dev, dtype)
     x_train, y_train = train[0].to(dev, dtype), train[1].to(dev)
-    if cuda and channels_last:
+    if channels_last:
         model.to(memory_format=torch.channels_last)
         if x_train.dim() == 4:
             x_train = x_train.contiguous(memory_format=torch.channels_last)

@@ -84,10 +84,10 @@ def test_history_records_the_learning_rate_given_for_each_epoch():
     assert history.epochs == 3 and history.test_acc == []
 
 
-def test_cuda_speed_flags_are_no_ops_on_the_cpu():
+def test_cuda_only_speed_flags_are_no_ops_on_the_cpu():
     x, y = _data(n=128)
     results = []
-    for flags in ({}, {"amp": True, "channels_last": True, "compile": True}):
+    for flags in ({}, {"amp": True, "compile": True}):
         seed_everything(0)
         model = LeNet()
         results.append((fit(model, (x, y), epochs=1, lr=0.1, batch_size=BATCH, progress=False,
@@ -95,6 +95,20 @@ def test_cuda_speed_flags_are_no_ops_on_the_cpu():
     assert results[0][0] == results[1][0]
     for key, value in results[0][1].items():
         assert torch.equal(value, results[1][1][key])
+
+
+def test_channels_last_changes_the_memory_layout_not_the_training():
+    x, y = _data(n=128)
+    runs = []
+    for channels_last in (False, True):
+        seed_everything(0)
+        model = LeNet()
+        runs.append(fit(model, (x, y), (x, y), epochs=2, lr=0.5, batch_size=BATCH,
+                        progress=False, device="cpu", channels_last=channels_last))
+        conv = model.features[3].weight  # (16, 6, 5, 5): the layouts differ
+        assert conv.is_contiguous(memory_format=torch.channels_last) == channels_last
+    assert runs[1].train_loss == pytest.approx(runs[0].train_loss, rel=1e-4)
+    assert runs[1].test_acc == pytest.approx(runs[0].test_acc, abs=1 / 128)
 
 
 def test_timings_report_steps_and_images():
