@@ -74,7 +74,9 @@ class RandomAffine:
     Each image gets its own transform: a translation of up to ``translate`` pixels, a
     scaling by ``1 +- scale``, a squeeze (x and y scaled in opposite directions) by
     ``1 +- squeeze`` and a shear of up to ``shear`` (x shifted by ``shear * y``). Pixels
-    that come from outside the image are background (0). The random numbers come from a
+    that come from outside the image are background (0). With ``p < 1`` each image is
+    distorted with probability ``p`` and otherwise passed through unchanged, so a pass over
+    the data mixes originals and distortions as the paper's training set did. The random numbers come from a
     CPU generator seeded with ``seed``, so the distortions are the same on every device;
     :meth:`state` / :meth:`set_state` save and restore it.
 
@@ -82,11 +84,14 @@ class RandomAffine:
     """
 
     def __init__(self, translate: float = 2.0, scale: float = 0.1, squeeze: float = 0.1,
-                 shear: float = 0.15, seed: int = 0) -> None:
+                 shear: float = 0.15, seed: int = 0, p: float = 1.0) -> None:
         self.translate = _non_negative("translate", translate)
         self.scale = _fraction("scale", scale)
         self.squeeze = _fraction("squeeze", squeeze)
         self.shear = _non_negative("shear", shear)
+        self.p = check_number("p", p)
+        if not 0 <= self.p <= 1:
+            raise ValueError(f"p must be a probability in [0, 1], got {p}")
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
@@ -112,8 +117,12 @@ class RandomAffine:
         n, _, h, w = images.shape
         theta = self.matrices(n, h, w).to(images.device, images.dtype)
         grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-        return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros",
-                             align_corners=False)
+        out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros",
+                            align_corners=False)
+        if self.p < 1:  # drawn only then, so p=1 keeps the random stream of earlier runs
+            keep = torch.rand(n, generator=self.generator) >= self.p
+            out[keep.to(images.device)] = images[keep.to(images.device)]
+        return out
 
     def state(self) -> torch.Tensor:
         """The generator's state (to checkpoint alongside a run)."""
@@ -124,7 +133,8 @@ class RandomAffine:
 
     def __repr__(self) -> str:
         return (f"RandomAffine(translate={self.translate}, scale={self.scale}, "
-                f"squeeze={self.squeeze}, shear={self.shear})")
+                f"squeeze={self.squeeze}, shear={self.shear}"
+                + (f", p={self.p:g})" if self.p < 1 else ")"))
 
 
 #: Where ``python -m benchmarks.reproduce_paper`` writes its results.

@@ -115,10 +115,20 @@ def test_distortion_keeps_shape_dtype_and_device():
 
 @pytest.mark.parametrize("kwargs, error", [
     ({"translate": -1}, ValueError), ({"scale": 1.0}, ValueError), ({"squeeze": -0.1}, ValueError),
-    ({"shear": "a"}, TypeError), ({"seed": 1.5}, TypeError)])
+    ({"shear": "a"}, TypeError), ({"seed": 1.5}, TypeError), ({"p": 1.5}, ValueError),
+    ({"p": -0.1}, ValueError), ({"p": "half"}, TypeError)])
 def test_distortion_refuses_bad_arguments(kwargs, error):
     with pytest.raises(error):
         RandomAffine(**kwargs)
+
+
+def test_distortion_probability_leaves_the_other_images_exactly_unchanged():
+    x = torch.rand(2000, 1, 28, 28)
+    out = RandomAffine(seed=3, p=0.25)(x)
+    unchanged = (out == x).flatten(1).all(dim=1)
+    assert 0.2 < 1 - unchanged.float().mean() < 0.3  # about a quarter distorted
+    assert torch.equal(RandomAffine(seed=3, p=1.0)(x), RandomAffine(seed=3)(x))
+    assert torch.equal(RandomAffine(seed=3, p=0.0)(x), x)
 
 
 def test_distortion_refuses_a_non_batch():
