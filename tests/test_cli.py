@@ -37,7 +37,7 @@ USAGE_ERRORS = [
     pytest.param(["train", "--lr", "fast"], "invalid float value: 'fast'", id="lr-not-float"),
     pytest.param(["train", "--optimizer", "rmsprop"], "invalid choice: 'rmsprop'",
                  id="unknown-optimizer"),
-    pytest.param(["train", "--dataset", "cifar10"], "invalid choice: 'cifar10'",
+    pytest.param(["train", "--dataset", "svhn"], "invalid choice: 'svhn'",
                  id="unknown-dataset"),
     pytest.param(["train", "--bogus"], "unrecognized arguments: --bogus", id="unknown-flag"),
     pytest.param(["data", "--dataset"], "expected one argument", id="flag-without-value"),
@@ -148,6 +148,9 @@ def _python_m_lenet(*argv: str, env: dict | None = None) -> subprocess.Completed
     pytest.param(["summary", "lenet5", "--input-size", "1", "28", "28"], 2,
                  "error: LeNet5 expects input of shape (N, 1, 32, 32)", id="bad-value"),
     pytest.param(["train", "--epochs", "-1"], 2, "error: --epochs must be >= 1", id="bad-epochs"),
+    pytest.param(["train", "--model", "cifar-net"], 2,
+                 "error: --model cifar-net takes 3x32x32 images; --dataset mnist has 1x28x28 "
+                 "images (use --dataset cifar10)", id="model-dataset-mismatch"),
 ])
 def test_python_m_lenet_fails_cleanly(argv, status, says):
     done = _python_m_lenet(*argv)
@@ -162,3 +165,11 @@ def test_python_m_lenet_fashion_offline_fails_cleanly(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("error: fashion-mnist (train) is not available")
     assert "Traceback" not in done.stderr
+
+
+def test_python_m_lenet_cifar10_offline_fails_cleanly(tmp_path):
+    done = _python_m_lenet("train", "--model", "cifar-net", "--dataset", "cifar10",
+                           "--data-root", str(tmp_path), env={"LENET_OFFLINE": "1"})
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: cifar10 (train) is not available")
+    assert "cifar-10-batches-py" in done.stderr and "Traceback" not in done.stderr

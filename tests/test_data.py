@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from lenet.data import (
     data_root,
     embedded_mnist,
     lenet5_input,
+    load_cifar10,
     load_dataset,
     load_fashion_mnist,
     load_mnist,
@@ -147,7 +149,7 @@ _TINY = lenet.data.ImageSet(torch.zeros(3, 1, 28, 28), torch.zeros(3, dtype=torc
 
 #: (callable, args, exception, substrings the message must contain)
 BAD_INPUT = [
-    pytest.param(load_dataset, ("cifar10",), ValueError, ("name", "'mnist'", "'cifar10'"),
+    pytest.param(load_dataset, ("svhn",), ValueError, ("name", "'mnist'", "'svhn'"),
                  id="unknown-dataset"),
     pytest.param(load_dataset, ("MNIST",), ValueError, ("name", "'fashion-mnist'", "'MNIST'"),
                  id="dataset-case"),
@@ -201,3 +203,45 @@ def test_take_keeps_the_first_count_examples(count):
     else:
         with pytest.raises(ValueError, match="count"):
             _TINY.take(count)
+
+
+def _write_cifar(root: Path, images_per_batch: int = 2) -> Path:
+    """A tiny CIFAR-10 in torchvision's layout: image k of the whole set is filled with k and
+    labelled k % 10; data rows are 3072 bytes, red plane first, as in the real files."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    k = 0
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        rows = np.stack([np.full(3072, k + j, dtype=np.uint8) for j in range(images_per_batch)])
+        rows[:, 1024:2048] += 100  # the green plane differs from the red one
+        labels = [(k + j) % 10 for j in range(images_per_batch)]
+        (folder / name).write_bytes(pickle.dumps({b"data": rows, b"labels": labels}))
+        k += images_per_batch
+    return root
+
+
+def test_cifar10_batches_are_read_as_colour_images(tmp_path):
+    root = _write_cifar(tmp_path)
+    train, test = load_cifar10("train", root), load_cifar10("test", root, download=False)
+    assert train.images.shape == (10, 3, 32, 32) and test.images.shape == (2, 3, 32, 32)
+    assert train.labels.tolist() == list(range(10)) and test.labels.tolist() == [0, 1]
+    assert torch.equal(train.images[3, 0], torch.full((32, 32), 3 / 255))
+    assert torch.equal(train.images[3, 1], torch.full((32, 32), 103 / 255))
+    assert train.classes[3] == "cat" and len(train.classes) == 10
+
+
+def test_cifar10_offline_says_what_to_do(offline_root):
+    with pytest.raises(DataUnavailableError, match="cifar-10-batches-py") as info:
+        load_cifar10("train", offline_root)
+    assert "Connect to the internet" in str(info.value)
+
+
+def test_damaged_cifar10_batch_says_delete_and_download(tmp_path):
+    root = _write_cifar(tmp_path)
+    (root / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"not a pickle")
+    with pytest.raises(CorruptDataError, match="data_batch_3 is not a CIFAR-10 batch.*Delete"):
+        load_cifar10("train", root)
+    rows = {b"data": np.zeros((2, 100), dtype=np.uint8), b"labels": [0, 1]}
+    (root / "cifar-10-batches-py" / "test_batch").write_bytes(pickle.dumps(rows))
+    with pytest.raises(CorruptDataError, match=r"shape \(2, 100\)"):
+        load_cifar10("test", root)
