@@ -152,16 +152,17 @@ def load_results(path: str | Path | None = None) -> dict[str, dict]:
 
 
 def results_table(runs: dict[str, dict]) -> str:
-    """A Markdown table of :func:`load_results` records: error, epochs, wall time, device."""
-    lines = ["| run | model | test error | epochs | wall time (min) | device |",
-             "|---|---|---|---|---|---|"]
+    """A Markdown table of :func:`load_results` records: error, epochs, wall time, device and
+    the command that reproduces each run."""
+    lines = ["| run | model | test error | epochs | wall time (min) | device | command |",
+             "|---|---|---|---|---|---|---|"]
     for name, r in runs.items():
         lines.append(f"| {name} | {r['model']} | {r['test_error']:.2%} | {r['epochs']} | "
-                     f"{r['wall_s'] / 60:.1f} | {r['device']} ({r['machine']}) |")
+                     f"{r['wall_s'] / 60:.1f} | {r['device']} ({r['machine']}) | "
+                     f"`{r['command']}` |")
     return "\n".join(lines)
 
 
-@torch.no_grad()
 @torch.no_grad()
 def saturation(model: nn.Module, images: torch.Tensor, threshold: float = 1.6) -> dict[str, float]:
     """Fraction of LeNet-5's C5 and F6 outputs with ``|f(a)| > threshold`` (``f`` saturates

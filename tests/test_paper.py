@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 
 from lenet.data import lenet5_input
 from lenet.models import LeNet5
-from lenet.paper import PAPER_RECIPE, RandomAffine, Recipe, paper_schedule, saturation
+from lenet.paper import (
+    PAPER_RECIPE,
+    RandomAffine,
+    Recipe,
+    load_results,
+    paper_schedule,
+    results_table,
+    saturation,
+)
 
 # LeCun et al. (1998), section III.C: 0.0005 for the first two passes, 0.0002 for the next
 # three, 0.0001 for the next three, 0.00005 for the next four and 0.00001 thereafter.
@@ -150,3 +158,21 @@ def test_saturation_counts_the_squashed_units_beyond_the_threshold():
                    "F6": pytest.approx(float((f6.abs() > 1.5).float().mean()))}
     assert got["F6"] == pytest.approx(0.5)
     assert saturation(model.double(), images) == pytest.approx(saturation(model, images.double()))
+
+
+def test_recorded_runs_load_and_tabulate_with_their_commands():
+    runs = load_results()
+    assert {"lenet5", "lenet5_distorted", "lenet_modern"} <= set(runs)
+    table = results_table(runs).splitlines()
+    assert len(table) == 2 + len(runs)
+    for line, (name, run) in zip(table[2:], runs.items()):
+        assert line.startswith(f"| {name} | {run['model']} | {run['test_error']:.2%} |")
+        assert f"`{run['command']}`" in line and run["command"].startswith(
+            "python -m benchmarks.reproduce_paper --runs ")
+        assert len(run["history"]["test_acc"]) == run["epochs"]
+        assert run["test_error"] == pytest.approx(1 - run["history"]["test_acc"][-1])
+
+
+def test_missing_results_say_how_to_make_them(tmp_path):
+    with pytest.raises(FileNotFoundError, match="python -m benchmarks.reproduce_paper"):
+        load_results(tmp_path / "none.json")
