@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .train import History
 
@@ -88,6 +89,7 @@ def plot_history(history: History | dict[str, History], title: str | None = None
         if h.test_acc:
             ax_acc.plot(epochs, h.test_acc, marker="s", linestyle="--", label=f"{prefix}test acc")
     for ax, name in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)

@@ -7,7 +7,9 @@ reachable, and any request to another host is an error):
 * every <script src>, <link href> and <img src> is a local file that exists;
 * math is rendered: on a page with math, every math element holds MathJax output
   (``mjx-container``), and no raw ``$...$`` or ``\\(...\\)`` is left in the visible text;
-* every <img> has loaded (``naturalWidth > 0``);
+* every <img> has loaded (``naturalWidth > 0``), and a chapter shows at least one figure for
+  each cell of its notebook that calls ``plt.show()`` (a kernel left on a non-interactive
+  matplotlib backend executes cleanly but draws nothing);
 * every dropdown admonition (exercise solutions) is collapsed behind its toggle button;
 * every internal link points to a file that exists, and every ``#anchor`` exists as an id
   in the page it points to;
@@ -172,6 +174,20 @@ def make_driver(profile: str):
     return driver
 
 
+def figure_problems(html_dir: Path, page: Path, source_root: Path) -> list[str]:
+    """A page built from a notebook must show a figure for every ``plt.show()`` cell."""
+    notebook = (source_root / page.relative_to(html_dir)).with_suffix(".ipynb")
+    if not notebook.is_file():
+        return []
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    plots = sum("plt.show()" in "".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    figures = sum("_images/" in url for url in parse_page(page).assets)
+    if figures < plots:
+        return [(f"{plots} cells of {notebook.name} call plt.show(), but the page shows only "
+                 f"{figures} figure(s): did the kernel run with a non-interactive backend?")]
+    return []
+
+
 # Waits for MathJax (when the page loads it), makes lazy images load, and reports what rendered.
 _RENDER_JS = """
 const done = arguments[arguments.length - 1];
@@ -300,8 +316,8 @@ def main() -> int:
     try:
         for rel in pages:
             page = html_dir / rel
-            problems = static_problems(html_dir, page) + check_page(
-                driver, base, rel, parse_page(page))
+            problems = (static_problems(html_dir, page) + figure_problems(html_dir, page, root)
+                        + check_page(driver, base, rel, parse_page(page)))
             if problems:
                 failures[rel] = problems
         problems = check_search(driver, base)

@@ -29,7 +29,6 @@ fi
 
 export PATH="$VENV/bin:$PATH"
 export JUPYTER_PATH="$VENV/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}"
-export MPLBACKEND="${MPLBACKEND:-Agg}"
 export PYTHONHASHSEED=0
 if [ -z "${LENET_DATA:-}" ] && [ -d "$ROOT/../shared/datasets/MNIST" ]; then
   export LENET_DATA="$(cd "$ROOT/../shared/datasets" && pwd)"

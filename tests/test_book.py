@@ -161,6 +161,16 @@ def test_chapter_ignores_few_outputs(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=CHAPTER_IDS)
+def test_chapter_figures_are_rendered(path: Path) -> None:
+    # a kernel that inherits a non-interactive backend (MPLBACKEND=Agg) makes plt.show() a
+    # no-op: the chapter then executes cleanly but the book shows no figure at all
+    cells = code_cells(read_notebook(path))
+    blank = [i for i, c in enumerate(cells) if "plt.show()" in "".join(c["source"])
+             and not any("image/png" in o.get("data", {}) for o in c.get("outputs", []))]
+    assert not blank, f"{path.name}: code cells {blank} call plt.show() but hold no image"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=CHAPTER_IDS)
 def test_chapter_is_committed_executed(path: Path) -> None:
     cells = code_cells(read_notebook(path))
     unexecuted = [i for i, c in enumerate(cells) if c["source"] and c["execution_count"] is None]
@@ -213,11 +223,37 @@ def test_strip_non_prose_keeps_prose() -> None:
     assert "122" not in strip_non_prose("{glue:text}`c_122304:,`")
 
 
-def test_browser_check_finds_broken_links_anchors_and_external_assets(tmp_path: Path) -> None:
+def _browser_check():
     spec = importlib.util.spec_from_file_location("browser_check",
                                                   ROOT / "scripts" / "browser_check.py")
     browser_check = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(browser_check)
+    return browser_check
+
+
+def test_browser_check_wants_a_figure_per_plot_cell(tmp_path: Path) -> None:
+    browser_check = _browser_check()
+    source, html = tmp_path / "src", tmp_path / "html"
+    (source / "notebooks").mkdir(parents=True)
+    (html / "notebooks").mkdir(parents=True)
+    cells = [{"cell_type": "code", "source": ["plt.plot(x)\n", "plt.show()"]},
+             {"cell_type": "code", "source": "plt.show()"},
+             {"cell_type": "markdown", "source": "plt.show() in prose is not a plot"}]
+    (source / "notebooks" / "ch.ipynb").write_text(json.dumps({"cells": cells}))
+    one = html / "notebooks" / "ch.html"
+    one.write_text('<img src="../_images/a.png">')
+    assert "2 cells of ch.ipynb call plt.show(), but the page shows only 1 figure(s)" in \
+        browser_check.figure_problems(html, one, source)[0]
+    two = html / "notebooks" / "ch2.html"
+    (source / "notebooks" / "ch2.ipynb").write_text(json.dumps({"cells": cells}))
+    two.write_text('<img src="../_images/a.png"><img src="../_images/b.png">')
+    assert browser_check.figure_problems(html, two, source) == []
+    (html / "intro.html").write_text("<p>no notebook behind this page</p>")
+    assert browser_check.figure_problems(html, html / "intro.html", source) == []
+
+
+def test_browser_check_finds_broken_links_anchors_and_external_assets(tmp_path: Path) -> None:
+    browser_check = _browser_check()
     (tmp_path / "b.html").write_text('<h1 id="top">B</h1>')
     page = tmp_path / "a.html"
     page.write_text(
