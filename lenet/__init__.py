@@ -5,7 +5,7 @@ The package behind the book "LeNet from First Principles". The modules, one conc
 * :mod:`lenet.models` -- LeNet5 (1998), LeNet (d2l), LeNetModern, CIFAR networks
 * :mod:`lenet.layers` -- scaled tanh, trainable subsampling, sparse C3 conv, RBF output
 * :mod:`lenet.summary` -- per-layer shapes, parameters and connections
-* :mod:`lenet.data` -- MNIST / Fashion-MNIST tensors, the data root, LeNet-5 preprocessing
+* :mod:`lenet.data` -- MNIST / Fashion-MNIST / CIFAR-10 tensors, the data root, LeNet-5 input
 * :mod:`lenet.train` -- device-resident training, evaluation, history
 * :mod:`lenet.checkpoint` -- atomic checkpoints, safe loading
 * :mod:`lenet.plot` -- figures shared by the chapters
