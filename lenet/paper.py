@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import check_int, check_number, check_tensor
+from .train import to_model
 
 #: The paper's passes per global learning rate (the last value repeats to the end).
 PAPER_PHASES: tuple[tuple[float, int], ...] = ((5e-4, 2), (2e-4, 3), (1e-4, 3), (5e-5, 4))
@@ -173,8 +174,7 @@ def saturation(model: nn.Module, images: torch.Tensor, threshold: float = 1.6) -
     """
     check_tensor("images", images)
     threshold = check_number("threshold", threshold)
-    param = next(model.parameters())
-    images = images.to(param.device, param.dtype)
+    images = to_model(model, images)
     c5 = model.features(images).flatten(1)
     f6 = model.classifier.F6_act(model.classifier.F6(c5))
     return {"C5": float((c5.abs() > threshold).float().mean()),

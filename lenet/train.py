@@ -63,17 +63,23 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def to_model(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """``images`` on ``model``'s device and, when floating point, in its dtype (float32
+    images into a model trained with ``fit(dtype=torch.float64)``, say)."""
+    param = next(model.parameters())
+    return images.to(param.device, param.dtype if images.is_floating_point() else None,
+                     non_blocking=True)
+
+
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1024,
             transform: Transform | None = None) -> torch.Tensor:
     """Class scores for ``images``: ``(N, C, H, W) -> (N, classes)``, on the model's device."""
-    param = next(model.parameters())
-    dtype = param.dtype if images.is_floating_point() else None  # images follow the weights
     was_training = model.training
     model.eval()
     out = []
     for start in range(0, len(images), batch_size):
-        x = images[start:start + batch_size].to(param.device, dtype, non_blocking=True)
+        x = to_model(model, images[start:start + batch_size])
         out.append(model(transform(x) if transform else x))
     model.train(was_training)
     return torch.cat(out)
