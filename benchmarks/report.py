@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from lenet.paper import REPRODUCE, results_table
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results"
 PAGE = ROOT / "book" / "performance.md"
@@ -119,14 +121,9 @@ def _sparse_sentence(ratio: float) -> str:
 
 
 def paper_section(paper: dict) -> list[str]:
-    lines = ["", "## Full-MNIST training runs (chapter 8)", "",
-             "| run | test error | epochs | wall time (min) | device | command |",
-             "|---|---|---|---|---|---|"]
-    for name, r in paper["runs"].items():
-        lines.append(f"| {name} | {r['test_error']:.2%} | {r['epochs']} | "
-                     f"{r['wall_s'] / 60:.1f} | {r['device']} ({r['machine']}) | "
-                     f"`{r['command']}` |")
-    return lines
+    return ["", "## Full-MNIST training runs (chapter 8)", "",
+            f"Each run is retrained by `{REPRODUCE}` with the arguments in the last column.", "",
+            results_table(paper["runs"])]
 
 
 def gpu_section(gpu: dict | None) -> list[str]:

@@ -13,6 +13,7 @@ from lenet.data import lenet5_input
 from lenet.models import LeNet5
 from lenet.paper import (
     PAPER_RECIPE,
+    REPRODUCE,
     RandomAffine,
     Recipe,
     load_results,
@@ -164,11 +165,11 @@ def test_recorded_runs_load_and_tabulate_with_their_commands():
     runs = load_results()
     assert {"lenet5", "lenet5_distorted", "lenet_modern"} <= set(runs)
     table = results_table(runs).splitlines()
-    assert len(table) == 2 + len(runs)
+    assert len(table) == 2 + len(runs) and table[0].endswith("| arguments |")
     for line, (name, run) in zip(table[2:], runs.items()):
-        assert line.startswith(f"| {name} | {run['model']} | {run['test_error']:.2%} |")
-        assert f"`{run['command']}`" in line and run["command"].startswith(
-            "python -m benchmarks.reproduce_paper --runs ")
+        assert line.startswith(f"| {name} | {run['test_error']:.2%} | {run['epochs']} |")
+        assert run["command"].startswith("python -m benchmarks.reproduce_paper --runs ")
+        assert line.endswith(f"| `{run['command'].removeprefix(REPRODUCE).strip()}` |")
         assert len(run["history"]["test_acc"]) == run["epochs"]
         assert run["test_error"] == pytest.approx(1 - run["history"]["test_acc"][-1])
 
