@@ -23,6 +23,7 @@ from torch import nn
 from tqdm.std import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint
+from .layers import check_int
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Transform = Callable[[torch.Tensor], torch.Tensor]
@@ -140,7 +141,7 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
     On CUDA the shuffles come from a CUDA generator, so the permutation never leaves the
     device; on the CPU a CPU generator, whose state the checkpoint saves.
     """
-    _check_positive(epochs=epochs, batch_size=batch_size)
+    epochs, batch_size = check_int("epochs", epochs), check_int("batch_size", batch_size)
     lrs = _per_epoch(lr, epochs)
     dev = pick_device(device)
     cuda = dev.type == "cuda"
@@ -242,14 +243,6 @@ def _per_epoch(lr: float | list[float], epochs: int) -> list[float]:
     if any(not v > 0 for v in lrs):
         raise ValueError(f"lr must be > 0, got {lr}")
     return lrs
-
-
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
 
 
 def _optimizer(model: nn.Module, name: str, lr: float, momentum: float, wd: float):
