@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .layers import check_module
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint that is unreadable or belongs to another model."""
@@ -39,7 +41,7 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer=None, scheduler=None,
                     **extra: Any) -> None:
     """Save ``model`` (and optimizer/scheduler states and ``extra`` entries) atomically."""
-    _check_model(model)
+    check_module("model", model)
     state = {"model_class": type(model).__name__, "model": model.state_dict(), **extra}
     if optimizer is not None:
         state["optimizer"] = optimizer.state_dict()
@@ -56,7 +58,7 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer=None,
         CheckpointError: the file is not a readable checkpoint, or was saved from another
             model class or architecture.
     """
-    _check_model(model)
+    check_module("model", model)
     if not Path(path).is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
@@ -79,11 +81,6 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer=None,
     if scheduler is not None and "scheduler" in state:
         scheduler.load_state_dict(state["scheduler"])
     return state
-
-
-def _check_model(model: object) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
 
 
 def save_weights(model: nn.Module, path: str | os.PathLike) -> None:

@@ -58,6 +58,13 @@ def check_tensor(name: str, value: object) -> torch.Tensor:
     return value
 
 
+def check_module(name: str, value: object) -> nn.Module:
+    """Return ``value`` if it is a ``torch.nn.Module``; else raise TypeError naming ``name``."""
+    if not isinstance(value, nn.Module):
+        raise TypeError(f"{name} must be a torch.nn.Module, got {type(value).__name__}")
+    return value
+
+
 def _check_maps(x: object, channels: int, layer: str) -> None:
     """Raise unless ``x`` is a ``(N, channels, H, W)`` tensor."""
     check_tensor("x", x)

@@ -18,7 +18,7 @@ from math import ceil, floor, prod
 import torch
 from torch import nn
 
-from .layers import RBFOutput, ScaledTanh, SparseConv2d, Subsampling
+from .layers import RBFOutput, ScaledTanh, SparseConv2d, Subsampling, check_module
 
 #: Layers that map each unit to one unit: one connection per output unit.
 ELEMENTWISE = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU,
@@ -99,8 +99,7 @@ def summary(model: nn.Module, input_size: Sequence[int]) -> Summary:
         A :class:`Summary` whose rows expose ``name``, ``output_shape``, ``params`` and
         ``connections``; ``print`` it for a table.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_module("model", model)
     size = _check_size(input_size)
     leaves = {m: path for path, m in model.named_modules() if _is_leaf(m)}
     short = _short_names(list(leaves.values()))
