@@ -57,6 +57,28 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def has_fast_bf16(device: str | torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively, so that ``fit(amp=True)`` pays: a
+    CUDA GPU with bf16 support, or a CPU with AVX512-BF16 or AMX (oneDNN's bf16 kernels)."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if dev.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):  # a build without oneDNN
+            return False
+    return False
+
+
+def fast_path(device: str | torch.device | None = None) -> dict[str, bool]:
+    """The speed flags of :func:`fit` worth switching on for ``device`` (default: the one
+    :func:`pick_device` picks): ``channels_last`` everywhere, ``amp`` where bfloat16 is
+    native (:func:`has_fast_bf16`), ``compile`` on CUDA. Use as ``fit(..., **fast_path())``."""
+    dev = pick_device(device)
+    return {"channels_last": True, "amp": has_fast_bf16(dev), "compile": dev.type == "cuda"}
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices) for a reproducible run."""
     random.seed(seed)
@@ -124,7 +146,11 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
             global torch RNG state and, for an ``augment`` with ``state()``/``set_state()``
             (such as :class:`lenet.paper.RandomAffine`), its state, so a random augment
             resumes exactly.
-        amp: on CUDA, run forward and loss under bfloat16 autocast (no-op elsewhere).
+        amp: run forward and loss under bfloat16 autocast, on CUDA and on the CPU (no-op
+            elsewhere). It pays where the device computes in bfloat16 natively (see
+            :func:`has_fast_bf16`): about 1.2x for LeNet on a CPU with AMX, where the run's
+            accuracy stays within a few hundredths of a percent of float32's. Elsewhere
+            the CPU emulates bfloat16 and is slower: leave it off.
         channels_last: store model and images in ``channels_last`` (NHWC) memory format, on
             any device: cuDNN and the CPU's oneDNN both have faster NHWC kernels for LeNet's
             few-channel convolutions (about 1.3x on one CPU thread, 1.7x on two).
@@ -155,6 +181,7 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         if x_train.dim() == 4:
             x_train = x_train.contiguous(memory_format=torch.channels_last)
     step_model = torch.compile(model) if (cuda and compile) else model
+    autocast = amp and dev.type in ("cuda", "cpu")
     opt = _optimizer(model, optimizer, lrs[0], momentum, weight_decay)
     steps = math.ceil(len(y_train) / batch_size)
     sched = _scheduler(opt, schedule, lrs[0], epochs, steps)
@@ -188,7 +215,7 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
                 x = augment(x)
             if transform is not None:
                 x = transform(x)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and amp):
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
                 scores = step_model(x)
                 loss = loss_fn(scores, y)
             opt.zero_grad(set_to_none=True)

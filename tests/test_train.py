@@ -1,5 +1,6 @@
 """lenet.train: the device-tensor trainer against a plain reference loop, reproducibility,
-the per-epoch learning rates, and the CUDA-only speed flags being no-ops on the CPU."""
+the per-epoch learning rates, and the speed flags on the CPU (bfloat16 autocast close to
+float32, compile a no-op)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import torch.nn.functional as F
 from lenet.data import lenet5_input
 from lenet.layers import map_loss
 from lenet.models import LeNet, LeNet5
-from lenet.train import History, default_recipe, evaluate, fit, predict, seed_everything
+from lenet.train import (History, default_recipe, evaluate, fast_path, fit, has_fast_bf16, predict,
+                         seed_everything)
 
 N, BATCH = 300, 64
 
@@ -84,17 +86,53 @@ def test_history_records_the_learning_rate_given_for_each_epoch():
     assert history.epochs == 3 and history.test_acc == []
 
 
-def test_cuda_only_speed_flags_are_no_ops_on_the_cpu():
+def _train(x, y, **flags):
+    seed_everything(0)
+    model = LeNet()
+    history = fit(model, (x, y), (x, y), epochs=2, lr=0.5, batch_size=BATCH, progress=False,
+                  device="cpu", **flags)
+    return history, model
+
+
+def test_compile_is_a_no_op_on_the_cpu():
     x, y = _data(n=128)
-    results = []
-    for flags in ({}, {"amp": True, "compile": True}):
+    (plain, plain_model), (compiled, compiled_model) = _train(x, y), _train(x, y, compile=True)
+    assert plain == compiled
+    for key, value in plain_model.state_dict().items():
+        assert torch.equal(value, compiled_model.state_dict()[key])
+
+
+def test_amp_trains_in_bfloat16_on_the_cpu_and_stays_close_to_float32():
+    x, y = _data(n=128)
+    seen: list[torch.dtype] = []
+    model = LeNet()
+    model.features[0].register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    fit(model, (x, y), epochs=1, lr=0.5, batch_size=BATCH, progress=False, device="cpu",
+        amp=True)
+    assert seen and set(seen) == {torch.bfloat16}  # C1 really ran in bfloat16
+    (fp32, fp32_model), (bf16, bf16_model) = _train(x, y), _train(x, y, amp=True)
+    assert bf16.train_loss != fp32.train_loss  # a different computation ...
+    assert bf16.train_loss == pytest.approx(fp32.train_loss, rel=2e-2)  # ... to the same end
+    assert bf16.test_acc == pytest.approx(fp32.test_acc, abs=3 / 128)
+    assert all(p.dtype == torch.float32 for p in bf16_model.parameters())  # fp32 master weights
+
+
+def test_amp_runs_lenet5_with_its_own_layers_and_loss():
+    x, y = _data(n=64)
+    losses = []
+    for amp in (False, True):
         seed_everything(0)
-        model = LeNet()
-        results.append((fit(model, (x, y), epochs=1, lr=0.1, batch_size=BATCH, progress=False,
-                            device="cpu", **flags), model.state_dict()))
-    assert results[0][0] == results[1][0]
-    for key, value in results[0][1].items():
-        assert torch.equal(value, results[1][1][key])
+        losses.append(fit(LeNet5(), (x, y), epochs=1, lr=1e-3, batch_size=32, progress=False,
+                          device="cpu", transform=lenet5_input, loss_fn=map_loss,
+                          amp=amp).train_loss[0])
+    assert losses[1] == pytest.approx(losses[0], rel=2e-2)
+
+
+def test_fast_path_flags():
+    assert fast_path("cpu") == {"channels_last": True, "amp": has_fast_bf16("cpu"),
+                                "compile": False}
+    assert isinstance(has_fast_bf16("cpu"), bool)
+    assert has_fast_bf16("meta") is False
 
 
 def test_channels_last_changes_the_memory_layout_not_the_training():
