@@ -17,7 +17,7 @@ from .checkpoint import CheckpointError
 from .data import DATASETS, IMAGE_SHAPES, CorruptDataError, DataUnavailableError, load_dataset
 from .models import MODELS, get_model
 from .summary import summary
-from .train import default_recipe, evaluate, fit, seed_everything
+from .train import default_recipe, evaluate, fast_path, fit, seed_everything
 
 #: Errors that mean "bad input or environment": reported in one line, never as a traceback.
 EXPECTED_ERRORS = (ValueError, TypeError, DataUnavailableError, CorruptDataError,
@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint", type=Path, default=None, help="checkpoint written every epoch")
     t.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     t.add_argument("--history", type=Path, default=None, help="write the history as JSON here")
+    t.add_argument("--fast", action="store_true",
+                   help="the device's fast path: channels_last, bfloat16 autocast where the "
+                        "device has it natively, torch.compile on CUDA")
     t.add_argument("--no-progress", action="store_true")
 
     d = sub.add_parser("data", help="say where the data comes from")
@@ -92,7 +95,7 @@ def run_train(args: argparse.Namespace) -> None:
                   epochs=args.epochs, lr=lr, batch_size=args.batch_size, optimizer=args.optimizer,
                   schedule=args.schedule, loss_fn=loss_fn, transform=transform, device=args.device,
                   seed=args.seed, progress=not args.no_progress, checkpoint=args.checkpoint,
-                  resume=args.resume)
+                  resume=args.resume, **(fast_path(args.device) if args.fast else {}))
     for epoch, (loss, acc) in enumerate(zip(history.train_loss, history.test_acc), start=1):
         print(f"epoch {epoch}: train loss {loss:.4f}, test accuracy {acc:.4f}")
     final = evaluate(model, test.images, test.labels, transform=transform)

@@ -136,6 +136,20 @@ def test_train_writes_history_and_checkpoint(cli_world, capsys, tmp_path):
     assert (tmp_path / "h.json").read_text().count("train_loss") == 1
 
 
+def test_train_fast_passes_the_devices_fast_path_to_fit(cli_world, capsys, monkeypatch):
+    import lenet.cli
+    from lenet.train import fast_path
+
+    seen = {}
+    real_fit = lenet.cli.fit
+    monkeypatch.setattr(lenet.cli, "fit", lambda *a, **kw: seen.update(kw) or real_fit(*a, **kw))
+    argv = ["train", "--data-root", str(cli_world), "--epochs", "1", "--no-progress",
+            "--batch-size", "16", "--device", "cpu", "--fast"]
+    assert main(argv) == 0
+    assert "epoch 1: train loss" in capsys.readouterr().out
+    assert fast_path("cpu").items() <= seen.items() and seen["channels_last"] is True
+
+
 def _python_m_lenet(*argv: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "lenet", *argv], capture_output=True, text=True,
                           check=False,
