@@ -5,10 +5,12 @@
     python -m benchmarks.cpu --out results/cpu_benchmarks.json
 
 Keys of the final JSON line: ``trainer_speedup_vs_baseline`` (images/s of
-:func:`lenet.train.fit` with its CPU fast path, ``channels_last=True`` / images/s of a d2l
-``train_ch6``-style loop over torchvision's ``MNIST`` Dataset and a ``DataLoader`` with 4
-workers, d2l's default; same ``LeNet``, batch 256, same images, torch on every core;
-``trainer_speedup_vs_baseline_1_thread`` is the same on one thread),
+:func:`lenet.train.fit` on the CPU's fast path, :func:`lenet.train.fast_path` -- NHWC
+layout, plus bfloat16 autocast on a CPU with native bf16 (AMX / AVX512-BF16) -- / images/s
+of a d2l ``train_ch6``-style loop over torchvision's ``MNIST`` Dataset and a ``DataLoader``
+with 4 workers, d2l's default; same ``LeNet``, batch 256, same images, torch on every core;
+``trainer_speedup_vs_baseline_1_thread`` is the same on one thread;
+``trainer_speedup_float32_vs_baseline`` is ``fit(channels_last=True)`` in float32),
 ``im2col_conv_vs_torch`` (:func:`lenet.ops.conv2d` time / ``F.conv2d`` time, C1 + C3 shapes
 at batch 256, one thread), ``im2col_vs_naive_speedup`` (:func:`lenet.ops.conv2d_naive` /
 im2col, per image: the naive loop runs on a small batch and is scaled to 256),
@@ -105,7 +107,7 @@ def bench_trainer(images: int, repeats: int, workers: int, threads: int) -> dict
 
     from lenet.data import data_root, load_mnist
     from lenet.models import LeNet
-    from lenet.train import fit
+    from lenet.train import fast_path, fit
 
     torch.set_num_threads(threads)
     dataset = torchvision.datasets.MNIST(str(data_root()), train=True, download=False,
@@ -116,21 +118,25 @@ def bench_trainer(images: int, repeats: int, workers: int, threads: int) -> dict
     digits = load_mnist("train").take(images)
     train = (digits.images, digits.labels)
     torch.manual_seed(0)
-    models = {name: LeNet() for name in ("base", "base0", "fit", "fast")}
+    models = {name: LeNet() for name in ("base", "base0", "fit", "nhwc", "fast")}
+    fast = fast_path("cpu")
     fns = {f"baseline_{w}_workers": (lambda w=w, m=models["base" if w else "base0"]:
                                      d2l_style_epoch(m, loaders[w], 0.9)) for w in loaders}
     fns["fit"] = lambda: fit(models["fit"], train, epochs=1, lr=0.9, batch_size=BATCH,
                              progress=False, device="cpu")
-    fns["fit_channels_last"] = lambda: fit(models["fast"], train, epochs=1, lr=0.9,
+    fns["fit_channels_last"] = lambda: fit(models["nhwc"], train, epochs=1, lr=0.9,
                                            batch_size=BATCH, progress=False, device="cpu",
                                            channels_last=True)
+    fns["fit_fast_path"] = lambda: fit(models["fast"], train, epochs=1, lr=0.9,
+                                       batch_size=BATCH, progress=False, device="cpu", **fast)
     times = timed_alternating(fns, repeats)
     per_s = {name: images / statistics.median(t) for name, t in times.items()}
     base = per_s[f"baseline_{workers}_workers"]
-    return {"images": images, "workers": workers, "threads": threads,
+    return {"images": images, "workers": workers, "threads": threads, "fast_path": fast,
             "seconds": {name: spread(t) for name, t in times.items()},
             "images_per_s": per_s,
-            "speedup": per_s["fit_channels_last"] / base,
+            "speedup": per_s["fit_fast_path"] / base,
+            "speedup_channels_last": per_s["fit_channels_last"] / base,
             "speedup_plain_fit": per_s["fit"] / base}
 
 
@@ -200,6 +206,20 @@ def bench_notebooks() -> dict:
     return {"per_notebook_s": times, "total_s": sum(times.values())}
 
 
+def machine() -> str:
+    """The CPU's model name, core count, vector extension and whether it has native bf16."""
+    from lenet.train import has_fast_bf16
+
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in
+             (cpuinfo.read_text().splitlines() if cpuinfo.exists() else [])
+             if line.startswith("model name")]
+    name = names[0] if names else (platform.processor() or platform.machine())
+    bf16 = "native bfloat16" if has_fast_bf16("cpu") else "no native bfloat16"
+    return (f"{name}, {os.cpu_count()} cores, "
+            f"{torch.backends.cpu.get_cpu_capability()}, {bf16}")
+
+
 def row(name: str, s: dict, unit: str = "s") -> str:
     return f"| {name} | {s['median']:.4g} | {s['min']:.4g} | {s['max']:.4g} | {s['repeats']} |"
 
@@ -237,13 +257,15 @@ def main(argv: list[str] | None = None) -> dict:
     summary = {
         "trainer_speedup_vs_baseline": trainer["speedup"],
         "trainer_speedup_vs_baseline_1_thread": trainer1["speedup"],
-        "trainer_images_per_s": trainer["images_per_s"]["fit_channels_last"],
+        "trainer_speedup_float32_vs_baseline": trainer["speedup_channels_last"],
+        "trainer_fast_path": trainer["fast_path"],
+        "trainer_images_per_s": trainer["images_per_s"]["fit_fast_path"],
         "baseline_images_per_s": trainer["images_per_s"][f"baseline_{args.workers}_workers"],
         "im2col_conv_vs_torch": conv["im2col_vs_torch"],
         "im2col_vs_naive_speedup": conv["naive_vs_im2col"],
         "sparse_c3_vs_masked_dense": sparse["ratio"],
         "notebooks_total_s": notebooks["total_s"] if notebooks else None,
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "machine": machine(),
         "torch": torch.__version__, "trainer_threads": cores, "conv_threads": 1,
         "command": "python -m benchmarks.cpu " + " ".join(argv if argv is not None
                                                             else sys.argv[1:]),
