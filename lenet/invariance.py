@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .layers import check_int
+
 Fn = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -27,14 +29,6 @@ def _check_batch(name: str, images: object) -> torch.Tensor:
     return images
 
 
-def _check_int(name: str, value: object, low: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if low is not None and value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return value
-
-
 def shift_images(images: torch.Tensor, dx: int, dy: int, fill: float = 0.0) -> torch.Tensor:
     """Translate every image by ``dx`` pixels right and ``dy`` pixels down.
 
@@ -43,8 +37,7 @@ def shift_images(images: torch.Tensor, dx: int, dy: int, fill: float = 0.0) -> t
     """
     images = _check_batch("images", images)
     h, w = images.shape[-2:]
-    _check_int("dx", dx)
-    _check_int("dy", dy)
+    dx, dy = check_int("dx", dx, None), check_int("dy", dy, None)
     if not -w < dx < w:
         raise ValueError(f"dx must be in ({-w}, {w}) for images {w} pixels wide, got {dx}")
     if not -h < dy < h:
@@ -93,7 +86,7 @@ def equivariance_error(layer_fn: Fn, images: torch.Tensor, shift: tuple[int, int
     """
     images = _check_batch("images", images)
     dx, dy = shift
-    _check_int("scale", scale, 1)
+    scale = check_int("scale", scale)
     if out_shift is None:
         if dx % scale or dy % scale:
             raise ValueError(f"shift {shift} must be a multiple of scale={scale} so the "
@@ -105,7 +98,7 @@ def equivariance_error(layer_fn: Fn, images: torch.Tensor, shift: tuple[int, int
     h, w = out.shape[-2:]
     if crop is None:
         crop = max(h, w) // 4 + max(abs(dx), abs(dy)) // scale
-    _check_int("crop", crop, 0)
+    crop = check_int("crop", crop, 0)
     if 2 * crop >= min(h, w):
         raise ValueError(f"crop={crop} leaves nothing of a {h}x{w} output; use crop < "
                          f"{(min(h, w) + 1) // 2}")
@@ -142,7 +135,7 @@ def random_shift(max_shift: int, generator: torch.Generator | None = None,
     ``generator`` (a fresh one seeded 0 if None), so a run is reproducible from its seed.
     Returned callable: ``(N, C, H, W) -> (N, C, H, W)``.
     """
-    _check_int("max_shift", max_shift, 0)
+    max_shift = check_int("max_shift", max_shift, 0)
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
 
     def augment(images: torch.Tensor) -> torch.Tensor:
@@ -198,7 +191,7 @@ def shift_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
     if not isinstance(labels, torch.Tensor) or labels.shape != (len(images),):
         raise ValueError(f"labels must be a tensor of shape ({len(images)},), got "
                          f"{getattr(labels, 'shape', type(labels).__name__)}")
-    _check_int("max_shift", max_shift, 0)
+    max_shift = check_int("max_shift", max_shift, 0)
     if direction not in ("x", "y", "xy"):
         raise ValueError(f"direction must be 'x', 'y' or 'xy', got {direction!r}")
     was_training = model.training

@@ -27,17 +27,19 @@ C3_TABLE: tuple[tuple[int, ...], ...] = (
 )
 
 
-def check_int(name: str, value: object, minimum: int = 1) -> int:
-    """Return ``value`` if it is an int ``>= minimum``; else raise naming ``name``.
+def check_int(name: str, value: object, minimum: int | None = 1) -> int:
+    """Return ``value`` if it is an int ``>= minimum`` (any int for ``minimum=None``); else
+    raise naming ``name``.
 
     Raises:
         TypeError: ``value`` is not an int (bools are refused too).
         ValueError: ``value < minimum``.
     """
     if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {type(value).__name__} {value!r}")
+        wanted = "an int" if minimum is None else f"an int >= {minimum}"
+        raise TypeError(f"{name} must be {wanted}, got {type(value).__name__} {value!r}")
     value = operator.index(value)
-    if value < minimum:
+    if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
     return value
 
