@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import CheckpointError
-from .data import DATASETS, IMAGE_SHAPES, CorruptDataError, DataUnavailableError, load_dataset
+from .data import DATASETS, CorruptDataError, DataUnavailableError, load_dataset
 from .models import MODELS, get_model
 from .summary import summary
 from .train import default_recipe, evaluate, fast_path, fit, seed_everything
@@ -106,14 +106,15 @@ def run_train(args: argparse.Namespace) -> None:
 
 def _check_pairing(name: str, model, transform, dataset: str) -> None:
     """Refuse a model whose input the dataset's images (after its recipe) do not fit."""
-    shape = IMAGE_SHAPES[dataset]
+    shape = DATASETS[dataset].image_shape
     try:
         fed = tuple(transform(torch.zeros(1, *shape)).shape[1:]) if transform else shape
     except ValueError:
         fed = None
     if fed != tuple(model.input_size):
         want = "x".join(map(str, model.input_size))
-        fits = [d for d, s in IMAGE_SHAPES.items() if s[0] == model.input_size[0]]
+        fits = [d for d, spec in DATASETS.items()
+                if spec.image_shape[0] == model.input_size[0]]
         raise ValueError(f"--model {name} takes {want} images; --dataset {dataset} has "
                          f"{'x'.join(map(str, shape))} images (use --dataset "
                          f"{' or '.join(fits)})")

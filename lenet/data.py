@@ -32,19 +32,27 @@ from .layers import check_int, check_tensor
 ENV_VAR = "LENET_DATA"
 DEFAULT_ROOT = Path.home() / ".cache" / "lenet"
 
-#: dataset name -> (torchvision folder, torchvision class name, class names)
-DATASETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "mnist": ("MNIST", "MNIST", tuple(str(d) for d in range(10))),
-    "fashion-mnist": ("FashionMNIST", "FashionMNIST", (
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What the loaders know of a dataset: its folder under the data root (torchvision's
+    layout), its ``torchvision.datasets`` class, its class names and one image's shape."""
+
+    folder: str
+    torchvision_class: str
+    classes: tuple[str, ...]
+    image_shape: tuple[int, int, int]  # (C, H, W)
+
+
+#: dataset name -> its :class:`DatasetSpec`
+DATASETS: dict[str, DatasetSpec] = {
+    "mnist": DatasetSpec("MNIST", "MNIST", tuple(str(d) for d in range(10)), (1, 28, 28)),
+    "fashion-mnist": DatasetSpec("FashionMNIST", "FashionMNIST", (
         "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")),
-    "cifar10": ("cifar-10-batches-py", "CIFAR10", (
+        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"), (1, 28, 28)),
+    "cifar10": DatasetSpec("cifar-10-batches-py", "CIFAR10", (
         "airplane", "automobile", "bird", "cat", "deer",
-        "dog", "frog", "horse", "ship", "truck")),
+        "dog", "frog", "horse", "ship", "truck"), (3, 32, 32)),
 }
-#: dataset name -> the shape of one image, (C, H, W)
-IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
-    "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 _FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
           "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 #: CIFAR-10's "python version": pickled batches of 10,000 images each
@@ -84,7 +92,7 @@ class ImageSet:
 
     @property
     def classes(self) -> tuple[str, ...]:
-        return DATASETS[self.name][2]
+        return DATASETS[self.name].classes
 
     def take(self, count: int) -> ImageSet:
         """The first ``count`` examples (all of them if ``count`` is larger)."""
@@ -128,7 +136,7 @@ def load_dataset(name: str = "mnist", split: str = "train", root: str | os.PathL
             raise TypeError(f"{flag} must be True or False, got {type(value).__name__} {value!r}")
     base = data_root(root)
     cifar = name == "cifar10"
-    folder = base / DATASETS[name][0] / ("" if cifar else "raw")
+    folder = base / DATASETS[name].folder / ("" if cifar else "raw")
     paths = [folder / f for f in (_CIFAR_FILES if cifar else _FILES)[split]]
     reason = None
     if not all(p.exists() for p in paths):
@@ -144,11 +152,12 @@ def load_dataset(name: str = "mnist", split: str = "train", root: str | os.PathL
                 raise CorruptDataError(
                     f"{paths[0]} holds {len(images)} images but {paths[1]} holds "
                     f"{len(labels)} labels: delete {folder} and download again.")
-        return _to_set(images, labels, name, split, f"{DATASETS[name][0]} files in the data root")
+        return _to_set(images, labels, name, split,
+                       f"{DATASETS[name].folder} files in the data root")
     if name == "mnist" and embedded_fallback:
         return embedded_mnist(split, reason)
     layout = ("cifar-10-batches-py/ (the extracted 'python version')" if cifar
-              else f"{DATASETS[name][0]}/raw/*-ubyte")
+              else f"{DATASETS[name].folder}/raw/*-ubyte")
     raise DataUnavailableError(
         f"{name} ({split}) is not available: {reason}. Connect to the internet and load it "
         f"again (torchvision downloads it into {base}), or set {ENV_VAR} to a folder holding "
@@ -283,7 +292,7 @@ def _download(name: str, base: Path) -> str:
         return "downloads are disabled by LENET_OFFLINE"
     import torchvision
 
-    cls = getattr(torchvision.datasets, DATASETS[name][1])
+    cls = getattr(torchvision.datasets, DATASETS[name].torchvision_class)
     try:
         for train in (True, False):
             cls(str(base), train=train, download=True)
