@@ -1,7 +1,7 @@
-"""Train the faithful LeNet-5 (with and without the paper's distortions) and LeNetModern
-on full MNIST, and write ``results/paper_results.json``.
+"""Train the faithful LeNet-5 (with and without the paper's distortions, and with SDLM)
+and LeNetModern on full MNIST, and write ``results/paper_results.json``.
 
-    python -m benchmarks.reproduce_paper                 # all three runs (about 30-60 min on 2 cores)
+    python -m benchmarks.reproduce_paper                 # all four runs (about 40-70 min on 2 cores)
     python -m benchmarks.reproduce_paper --runs lenet5   # one run; the others are kept
     python -m benchmarks.merge_results a.json b.json     # runs made in parallel, one file
 
@@ -25,11 +25,11 @@ import torch
 from lenet.data import lenet5_input, load_mnist
 from lenet.layers import map_loss
 from lenet.models import LeNet5, LeNetModern
-from lenet.paper import PAPER_RECIPE, RandomAffine
+from lenet.paper import PAPER_RECIPE, SDLM_RECIPE, RandomAffine
 from lenet.train import fit, pick_device, seed_everything
 
 RESULTS = Path(__file__).resolve().parent.parent / "results" / "paper_results.json"
-RUNS = ("lenet5", "lenet_modern", "lenet5_distorted")
+RUNS = ("lenet5", "lenet_modern", "lenet5_distorted", "lenet5_sdlm")
 MODERN = {"epochs": 15, "lr": 5e-3, "batch_size": 128, "optimizer": "adam",
           "schedule": "onecycle", "augment": "RandomAffine(seed=1)"}
 
@@ -57,12 +57,14 @@ def run(name: str, seed: int, epochs: int | None, scale: float | None = None,
             "optimizer": cfg["optimizer"], "schedule": cfg["schedule"], "augment": RandomAffine(seed=1)}
     else:
         overrides = {k: v for k, v in (("epochs", epochs), ("scale", scale)) if v is not None}
-        recipe = type(PAPER_RECIPE)(**{**PAPER_RECIPE.as_dict(), **overrides})
-        cfg = dict(recipe.as_dict(), lr=recipe.lr(), loss="map_loss", transform="lenet5_input")
+        base = SDLM_RECIPE if name == "lenet5_sdlm" else PAPER_RECIPE
+        recipe = type(base)(**{**base.as_dict(), **overrides})
+        cfg = dict(recipe.as_dict(), lr=recipe.lr(), loss="map_loss", transform="lenet5_input",
+                   optimizer="sgd" if recipe.mu is None else "sdlm")
         model, kwargs = LeNet5(), {
             "epochs": recipe.epochs, "lr": recipe.lr(), "batch_size": recipe.batch_size,
-            "momentum": recipe.momentum, "loss_fn": functools.partial(map_loss, j=recipe.j),
-            "transform": lenet5_input}
+            "momentum": recipe.momentum, "optimizer": recipe.optimizer(),
+            "loss_fn": functools.partial(map_loss, j=recipe.j), "transform": lenet5_input}
         if name == "lenet5_distorted":
             augment = RandomAffine(seed=1, p=copies / (copies + 1) if copies else 1.0)
             cfg["augment"], cfg["copies"] = repr(augment) + " (seed=1)", copies

@@ -7,6 +7,7 @@ The package behind the book "LeNet from First Principles". The modules, one conc
 * :mod:`lenet.summary` -- per-layer shapes, parameters and connections
 * :mod:`lenet.data` -- MNIST / Fashion-MNIST / CIFAR-10 tensors, the data root, LeNet-5 input
 * :mod:`lenet.train` -- device-resident training, evaluation, history
+* :mod:`lenet.sdlm` -- the paper's optimiser, stochastic diagonal Levenberg-Marquardt
 * :mod:`lenet.checkpoint` -- atomic checkpoints, safe loading
 * :mod:`lenet.plot` -- figures shared by the chapters
 """

@@ -24,9 +24,11 @@ from tqdm.std import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .layers import check_int
+from .sdlm import CURVATURE_SAMPLES, SDLM, gauss_newton_diagonal
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Transform = Callable[[torch.Tensor], torch.Tensor]
+OptimizerFactory = Callable[[list[nn.Parameter], float], torch.optim.Optimizer]
 
 
 @dataclass
@@ -117,7 +119,8 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch
 
 def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         test: tuple[torch.Tensor, torch.Tensor] | None = None, *, epochs: int = 10,
-        lr: float | list[float] = 0.1, batch_size: int = 256, optimizer: str = "sgd",
+        lr: float | list[float] = 0.1, batch_size: int = 256,
+        optimizer: str | OptimizerFactory = "sgd",
         momentum: float = 0.0, weight_decay: float = 0.0, schedule: str = "constant",
         loss_fn: LossFn = F.cross_entropy, transform: Transform | None = None,
         augment: Transform | None = None, device: str | torch.device | None = None,
@@ -133,7 +136,11 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         epochs: passes over ``train``.
         lr: a learning rate, or one per epoch (the paper's schedule is such a list).
         batch_size: examples per step; the last, smaller batch of an epoch is kept.
-        optimizer: ``"sgd"`` or ``"adam"``.
+        optimizer: ``"sgd"``, ``"adam"``, ``"sdlm"`` (:class:`lenet.sdlm.SDLM`, the
+            paper's stochastic diagonal Levenberg-Marquardt, with ``mu=0.02``: its curvature
+            is re-estimated on the first 500 examples of every pass, after ``transform``;
+            ``lr`` is its ``epsilon`` times ``batch_size``), or a factory
+            ``(params, lr) -> Optimizer`` such as ``functools.partial(SDLM, mu=1.0)``.
         schedule: ``"constant"`` or ``"onecycle"`` (``torch.optim.lr_scheduler.OneCycleLR``
             peaking at ``lr``).
         loss_fn: ``(scores, labels) -> loss``; cross-entropy by default.
@@ -208,6 +215,8 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         loss_sum = torch.zeros((), device=dev)
         correct = torch.zeros((), device=dev, dtype=torch.long)
         tick = _clock(dev, timings)
+        if isinstance(opt, SDLM):
+            _set_curvature(opt, model, x_train, y_train, order, transform, loss_fn, gen)
         for i in range(steps):
             idx = order[i * batch_size:(i + 1) * batch_size]
             x, y = x_train[idx], y_train[idx]
@@ -272,13 +281,33 @@ def _per_epoch(lr: float | list[float], epochs: int) -> list[float]:
     return lrs
 
 
-def _optimizer(model: nn.Module, name: str, lr: float, momentum: float, wd: float):
+def _optimizer(model: nn.Module, name: str | OptimizerFactory, lr: float, momentum: float,
+               wd: float):
     params = [p for p in model.parameters() if p.requires_grad]
+    if callable(name):
+        if momentum or wd:
+            raise ValueError("momentum and weight_decay apply to optimizer='sgd' or 'adam'; "
+                             "a custom optimizer takes its own settings")
+        return name(params, lr)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=wd)
-    raise ValueError(f"optimizer must be 'sgd' or 'adam', got {name!r}")
+    if name == "sdlm":
+        if momentum or wd:
+            raise ValueError(f"optimizer 'sdlm' takes no momentum or weight_decay, got "
+                             f"momentum={momentum}, weight_decay={wd}")
+        return SDLM(params, lr=lr)
+    raise ValueError(f"optimizer must be 'sgd', 'adam' or 'sdlm', got {name!r}")
+
+
+def _set_curvature(opt: SDLM, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                   order: torch.Tensor, transform: Transform | None, loss_fn: LossFn,
+                   gen: torch.Generator) -> None:
+    """SDLM's per-pass curvature, from the first :data:`CURVATURE_SAMPLES` of the pass."""
+    idx = order[:CURVATURE_SAMPLES]
+    xs = transform(x[idx]) if transform is not None else x[idx]
+    opt.set_curvature(gauss_newton_diagonal(model, xs, y[idx], loss_fn, generator=gen))
 
 
 def _scheduler(opt, name: str, lr: float, epochs: int, steps: int):
