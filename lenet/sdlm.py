@@ -27,8 +27,10 @@ from torch import nn
 from .layers import check_number, check_tensor
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-MU = 0.02            # the paper's mu
-CURVATURE_SAMPLES = 500  # the paper's patterns per estimate
+#: The paper's ``mu``: the step of a parameter with no curvature is ``lr / MU``.
+MU = 0.02
+#: Examples per curvature estimate, re-estimated before every pass (the paper's 500).
+CURVATURE_SAMPLES = 500
 
 
 def loss_hessians(scores: torch.Tensor, labels: torch.Tensor, loss_fn: LossFn) -> torch.Tensor:
