@@ -285,21 +285,19 @@ def _per_epoch(lr: float | list[float], epochs: int) -> list[float]:
 def _optimizer(model: nn.Module, name: str | OptimizerFactory, lr: float, momentum: float,
                wd: float):
     params = [p for p in model.parameters() if p.requires_grad]
-    if callable(name):
-        if momentum or wd:
-            raise ValueError("momentum and weight_decay apply to optimizer='sgd' or 'adam'; "
-                             "a custom optimizer takes its own settings")
-        return name(params, lr)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=wd)
-    if name == "sdlm":
-        if momentum or wd:
-            raise ValueError(f"optimizer 'sdlm' takes no momentum or weight_decay, got "
-                             f"momentum={momentum}, weight_decay={wd}")
-        return SDLM(params, lr=lr)
-    raise ValueError(f"optimizer must be 'sgd', 'adam' or 'sdlm', got {name!r}")
+    factory = SDLM if name == "sdlm" else name
+    if not callable(factory):
+        raise ValueError(f"optimizer must be 'sgd', 'adam', 'sdlm' or a factory "
+                         f"(params, lr) -> Optimizer, got {name!r}")
+    if momentum or wd:
+        raise ValueError(f"momentum and weight_decay apply to optimizer 'sgd' and 'adam' only: "
+                         f"optimizer {getattr(name, '__name__', name)!r} takes its own "
+                         f"settings, got momentum={momentum}, weight_decay={wd}")
+    return factory(params, lr)
 
 
 def _set_curvature(opt: SDLM, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
