@@ -99,8 +99,9 @@ def d2l_style_epoch(model, loader, lr: float) -> None:
 
 
 def bench_trainer(images: int, repeats: int, workers: int, threads: int) -> dict:
-    """The d2l-style loop (``workers`` and 0 DataLoader workers) against :func:`fit`, plain
-    and with its CPU fast path (``channels_last``); all on ``LeNet``, batch 256, the same
+    """The d2l-style loop (``workers`` and 0 DataLoader workers) against :func:`fit`: plain,
+    ``channels_last`` alone, and the CPU's :func:`lenet.train.fast_path`; all on ``LeNet``,
+    batch 256, the same
     ``images`` MNIST digits, ``threads`` torch threads, timed in turns."""
     import torchvision
     from torch.utils.data import DataLoader, Subset
@@ -117,18 +118,16 @@ def bench_trainer(images: int, repeats: int, workers: int, threads: int) -> dict
                for w in dict.fromkeys((workers, 0))}
     digits = load_mnist("train").take(images)
     train = (digits.images, digits.labels)
-    torch.manual_seed(0)
-    models = {name: LeNet() for name in ("base", "base0", "fit", "nhwc", "fast")}
     fast = fast_path("cpu")
+    variants = {"fit": {}, "fit_channels_last": {"channels_last": True}, "fit_fast_path": fast}
+    torch.manual_seed(0)
+    models = {name: LeNet() for name in ("base", "base0", *variants)}
     fns = {f"baseline_{w}_workers": (lambda w=w, m=models["base" if w else "base0"]:
                                      d2l_style_epoch(m, loaders[w], 0.9)) for w in loaders}
-    fns["fit"] = lambda: fit(models["fit"], train, epochs=1, lr=0.9, batch_size=BATCH,
-                             progress=False, device="cpu")
-    fns["fit_channels_last"] = lambda: fit(models["nhwc"], train, epochs=1, lr=0.9,
-                                           batch_size=BATCH, progress=False, device="cpu",
-                                           channels_last=True)
-    fns["fit_fast_path"] = lambda: fit(models["fast"], train, epochs=1, lr=0.9,
-                                       batch_size=BATCH, progress=False, device="cpu", **fast)
+    for name, flags in variants.items():
+        fns[name] = (lambda m=models[name], flags=flags:
+                     fit(m, train, epochs=1, lr=0.9, batch_size=BATCH, progress=False,
+                         device="cpu", **flags))
     times = timed_alternating(fns, repeats)
     per_s = {name: images / statistics.median(t) for name, t in times.items()}
     base = per_s[f"baseline_{workers}_workers"]
