@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import nn
 
-from .layers import check_number, check_tensor
+from .layers import RBFOutput, check_number, check_tensor
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 #: The paper's ``mu``: the step of a parameter with no curvature is ``lr / MU``.
@@ -77,8 +77,6 @@ def output_split(model: nn.Module) -> Split:
     penalty is large, the MAP loss's "rubbish" class takes nearly all the probability, and
     the loss is nearly linear in the scores. Any other model: ``(model, identity)``.
     """
-    from .layers import RBFOutput
-
     classifier = getattr(model, "classifier", None)
     if isinstance(classifier, nn.Sequential) and isinstance(classifier[-1], RBFOutput) \
             and isinstance(getattr(model, "features", None), nn.Module):
@@ -113,14 +111,13 @@ def gauss_newton_diagonal(model: nn.Module, images: torch.Tensor, labels: torch.
     model.eval()
     try:
         with torch.no_grad():
-            scores = body(images)
-        hessians = loss_hessians(scores, labels, lambda z, y: loss_fn(head(z), y))
-        roots = psd_root(hessians)  # (N, C, C)
+            z = body(images)  # (N, C)
+        roots = psd_root(loss_hessians(z, labels, lambda z, y: loss_fn(head(z), y)))
         if exact:
             directions = roots.transpose(1, 2)  # (N, C, C): row c is column c of the root
         else:
-            device = generator.device if generator is not None else scores.device
-            signs = torch.randint(0, 2, scores.shape, generator=generator, device=device)
+            device = generator.device if generator is not None else z.device
+            signs = torch.randint(0, 2, z.shape, generator=generator, device=device)
             directions = (roots @ (2 * signs - 1).to(roots)[..., None]).transpose(1, 2)
         total = [torch.zeros_like(p) for p in params]
         for n in range(len(images)):
