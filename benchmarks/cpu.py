@@ -40,6 +40,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lenet.checkpoint import atomic_save_json
+
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 256
 
@@ -272,10 +274,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "sparse": sparse, "notebooks": notebooks},
     }
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(summary, indent=1) + "\n")
-        os.replace(tmp, args.out)
+        atomic_save_json(summary, args.out)
     short = {k: v for k, v in summary.items() if k != "details"}
     print(json.dumps(short))
     return summary

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from lenet.checkpoint import atomic_save_json
 from lenet.data import lenet5_input, load_mnist
 from lenet.layers import map_loss
 from lenet.models import LeNet5, LeNetModern
@@ -81,10 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
               "command": "python -m benchmarks.gpu " + " ".join(
                   argv if argv is not None else sys.argv[1:])}
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(result, indent=1) + "\n")
-        os.replace(tmp, args.out)
+        atomic_save_json(result, args.out)
     print(json.dumps(result))
     return result
 

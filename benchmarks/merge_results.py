@@ -10,7 +10,9 @@ import json
 import sys
 from pathlib import Path
 
-from .reproduce_paper import RESULTS, write_atomic
+from lenet.checkpoint import atomic_save_json
+
+from .reproduce_paper import RESULTS
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -18,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": {}}
     for path in paths:
         data["runs"].update(json.loads(path.read_text())["runs"])
-    write_atomic(RESULTS, data)
+    atomic_save_json(data, RESULTS)
     print(f"{RESULTS.name}: {sorted(data['runs'])}")
 
 

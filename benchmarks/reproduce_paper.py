@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from lenet.checkpoint import atomic_save_json
 from lenet.data import lenet5_input, load_mnist
 from lenet.layers import map_loss
 from lenet.models import LeNet5, LeNetModern
@@ -79,13 +80,6 @@ def run(name: str, seed: int, epochs: int | None, scale: float | None = None,
             "history": history.as_dict()}
 
 
-def write_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS))
@@ -114,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
         key = name + (f"_scale{args.scale:g}" if args.scale and name != "lenet_modern" else "")
         key += f"_copies{args.copies}" if args.copies else ""
         data["runs"][key] = record
-        write_atomic(args.out, data)
+        atomic_save_json(data, args.out)
         print(f"{name}: test error {record['test_error']:.4f} after {record['epochs']} epochs, "
               f"{record['wall_s']:.0f} s", file=sys.stderr, flush=True)
 

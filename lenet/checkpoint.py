@@ -7,6 +7,7 @@ Loading uses ``torch.load(weights_only=True)``: no pickled code is executed.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -35,6 +36,20 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_save_json(obj: Any, path: str | os.PathLike) -> None:
+    """Write ``obj`` as JSON (indent 1, final newline) to ``path.tmp``, then rename it into
+    place: a reader sees the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(obj, indent=1) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise
 
 

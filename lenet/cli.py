@@ -7,13 +7,12 @@ prints one ``error:`` line naming it and exits with status 2. No tracebacks.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, atomic_save_json
 from .data import DATASETS, CorruptDataError, DataUnavailableError, load_dataset
 from .models import MODELS, get_model
 from .summary import summary
@@ -137,14 +136,6 @@ def _check_device(device: str | None) -> None:
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise ValueError(f"--device {device!r}: this machine has {torch.cuda.device_count()} "
                          f"CUDA device(s)")
-
-
-def atomic_save_json(obj, path: Path) -> None:
-    """Write JSON atomically (temp file + rename), like checkpoints."""
-    tmp = path.with_name(path.name + ".tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(json.dumps(obj, indent=1))
-    tmp.replace(path)
 
 
 def run_data(args: argparse.Namespace) -> None:

@@ -8,6 +8,7 @@ import torch
 import lenet.checkpoint
 from lenet.checkpoint import (
     CheckpointError,
+    atomic_save_json,
     load_checkpoint,
     load_weights,
     save_checkpoint,
@@ -88,6 +89,22 @@ def test_interrupt_during_save_also_cleans_up(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(tmp_path / "run.pt", LeNet())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_json_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    path = tmp_path / "sub" / "results.json"
+    atomic_save_json({"runs": {"a": 1}}, path)
+    assert path.read_text() == '{\n "runs": {\n  "a": 1\n }\n}\n'
+    def crash(src, dst):  # the new file is written in full, then the rename fails
+        assert '"b": 2' in open(src).read()
+        raise OSError("rename failed (simulated)")
+
+    monkeypatch.setattr(lenet.checkpoint.os, "replace", crash)
+    with pytest.raises(OSError, match="simulated"):
+        atomic_save_json({"runs": {"b": 2}}, path)
+    monkeypatch.undo()
+    assert path.read_text().count('"a": 1') == 1
+    assert sorted(p.name for p in path.parent.iterdir()) == ["results.json"]
 
 
 @pytest.mark.parametrize("keep", [0, 10, 1000, -1])
