@@ -18,7 +18,6 @@ from lenet.models import LeNet, LeNet5
 from lenet.sdlm import SDLM, gauss_newton_diagonal, loss_hessians, output_split, psd_root
 from lenet.train import fit, seed_everything
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

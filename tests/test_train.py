@@ -13,8 +13,16 @@ import torch.nn.functional as F
 from lenet.data import lenet5_input
 from lenet.layers import map_loss
 from lenet.models import LeNet, LeNet5
-from lenet.train import (History, default_recipe, evaluate, fast_path, fit, has_fast_bf16, predict,
-                         seed_everything)
+from lenet.train import (
+    History,
+    default_recipe,
+    evaluate,
+    fast_path,
+    fit,
+    has_fast_bf16,
+    predict,
+    seed_everything,
+)
 
 N, BATCH = 300, 64
 
@@ -110,7 +118,7 @@ def test_amp_trains_in_bfloat16_on_the_cpu_and_stays_close_to_float32():
     fit(model, (x, y), epochs=1, lr=0.5, batch_size=BATCH, progress=False, device="cpu",
         amp=True)
     assert seen and set(seen) == {torch.bfloat16}  # C1 really ran in bfloat16
-    (fp32, fp32_model), (bf16, bf16_model) = _train(x, y), _train(x, y, amp=True)
+    (fp32, _), (bf16, bf16_model) = _train(x, y), _train(x, y, amp=True)
     assert bf16.train_loss != fp32.train_loss  # a different computation ...
     assert bf16.train_loss == pytest.approx(fp32.train_loss, rel=2e-2)  # ... to the same end
     assert bf16.test_acc == pytest.approx(fp32.test_acc, abs=3 / 128)
