@@ -15,18 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import check_int
+from .layers import check_images, check_int
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
-
-
-def _check_batch(name: str, images: object) -> torch.Tensor:
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (N, C, H, W), "
-                        f"got {type(images).__name__}")
-    if images.dim() != 4:
-        raise ValueError(f"{name} must have shape (N, C, H, W), got {tuple(images.shape)}")
-    return images
 
 
 def shift_images(images: torch.Tensor, dx: int, dy: int, fill: float = 0.0) -> torch.Tensor:
@@ -35,7 +26,7 @@ def shift_images(images: torch.Tensor, dx: int, dy: int, fill: float = 0.0) -> t
     Pixels that leave the frame are dropped and the vacated ones are set to ``fill`` (no
     wrap-around). Shape: ``(N, C, H, W) -> (N, C, H, W)``; ``|dx| < W`` and ``|dy| < H``.
     """
-    images = _check_batch("images", images)
+    images = check_images("images", images)
     h, w = images.shape[-2:]
     dx, dy = check_int("dx", dx, None), check_int("dy", dy, None)
     if not -w < dx < w:
@@ -84,7 +75,7 @@ def equivariance_error(layer_fn: Fn, images: torch.Tensor, shift: tuple[int, int
         out_shift: the ``(dx, dy)`` applied to ``f(x)`` instead of ``shift / scale``, to
             test a shift that is not a multiple of ``scale`` against a candidate.
     """
-    images = _check_batch("images", images)
+    images = check_images("images", images)
     dx, dy = shift
     scale = check_int("scale", scale)
     if out_shift is None:
@@ -109,7 +100,7 @@ def equivariance_error(layer_fn: Fn, images: torch.Tensor, shift: tuple[int, int
 @torch.no_grad()
 def invariance_error(fn: Fn, images: torch.Tensor, shift: tuple[int, int]) -> Error:
     """How far ``f(shift(x))`` is from ``f(x)``: ``images (N, C, H, W)``, any output shape."""
-    images = _check_batch("images", images)
+    images = check_images("images", images)
     dx, dy = shift
     return _error(fn(shift_images(images, dx, dy)), fn(images))
 
@@ -121,7 +112,7 @@ def feature_similarity(fn: Fn, images: torch.Tensor, shift: tuple[int, int]) -> 
     1.0 means the shift left the features unchanged (invariance); ``images (N, C, H, W)``,
     ``fn`` any ``(N, ...) -> (N, ...)`` map.
     """
-    images = _check_batch("images", images)
+    images = check_images("images", images)
     dx, dy = shift
     a, b = fn(shift_images(images, dx, dy)).flatten(1), fn(images).flatten(1)
     return float(F.cosine_similarity(a, b, dim=1, eps=1e-12).mean())
@@ -139,7 +130,7 @@ def random_shift(max_shift: int, generator: torch.Generator | None = None,
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
 
     def augment(images: torch.Tensor) -> torch.Tensor:
-        images = _check_batch("images", images)
+        images = check_images("images", images)
         if max_shift == 0:
             return images
         n, _, h, w = images.shape
@@ -187,7 +178,7 @@ def shift_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
         transform: applied after shifting, before the model (e.g. padding to 32x32).
         direction: ``"x"`` (right), ``"y"`` (down) or ``"xy"`` (diagonal, both by ``s``).
     """
-    images = _check_batch("images", images)
+    images = check_images("images", images)
     if not isinstance(labels, torch.Tensor) or labels.shape != (len(images),):
         raise ValueError(f"labels must be a tensor of shape ({len(images)},), got "
                          f"{getattr(labels, 'shape', type(labels).__name__)}")

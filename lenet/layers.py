@@ -60,6 +60,17 @@ def check_tensor(name: str, value: object) -> torch.Tensor:
     return value
 
 
+def check_images(name: str, value: object) -> torch.Tensor:
+    """Return ``value`` if it is a batch of images, a 4-d ``torch.Tensor`` ``(N, C, H, W)``;
+    else raise TypeError or ValueError naming ``name``."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (N, C, H, W), "
+                        f"got {type(value).__name__}")
+    if value.dim() != 4:
+        raise ValueError(f"{name} must have shape (N, C, H, W), got {tuple(value.shape)}")
+    return value
+
+
 def check_module(name: str, value: object) -> nn.Module:
     """Return ``value`` if it is a ``torch.nn.Module``; else raise TypeError naming ``name``."""
     if not isinstance(value, nn.Module):

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import check_int, check_number, check_tensor
+from .layers import check_images, check_int, check_number, check_tensor
 from .sdlm import SDLM
 from .train import to_model
 
@@ -127,9 +127,7 @@ class RandomAffine:
         return theta
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        check_tensor("images", images)
-        if images.dim() != 4:
-            raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
+        check_images("images", images)
         n, _, h, w = images.shape
         theta = self.matrices(n, h, w).to(images.device, images.dtype)
         grid = F.affine_grid(theta, list(images.shape), align_corners=False)
