@@ -88,6 +88,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def pin_threads(threads: int = 2) -> int:
+    """Use exactly ``threads`` CPU threads for torch's kernels; return the previous count.
+
+    Float results depend on the thread count (a reduction split two ways rounds differently
+    from one split one way), so a chapter or test that compares numbers pins it: the same
+    count gives the same last bits on any machine with at least that many cores.
+    """
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads={threads!r}: must be an int >= 1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    return before
+
+
 def to_model(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """``images`` on ``model``'s device and, when floating point, in its dtype (float32
     images into a model trained with ``fit(dtype=torch.float64)``, say)."""

@@ -93,7 +93,8 @@ def one_thread():
     """Train on one CPU thread: bitwise reproducible, and fast on a shared, busy machine."""
     import torch
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    from lenet.train import pin_threads
+
+    before = pin_threads(1)
     yield
     torch.set_num_threads(before)

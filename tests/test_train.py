@@ -234,3 +234,24 @@ def test_resume_with_a_random_affine_augment_matches_an_uninterrupted_run(tmp_pa
     assert resumed == full
     for key, value in full_state.items():
         assert torch.equal(value, resumed_state[key])
+
+
+def test_pin_threads_sets_the_count_and_returns_the_old_one() -> None:
+    from lenet.train import pin_threads
+
+    before = torch.get_num_threads()
+    try:
+        assert pin_threads(1) == before
+        assert torch.get_num_threads() == 1
+        assert pin_threads(2) == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_pin_threads_refuses_a_bad_count(bad) -> None:
+    from lenet.train import pin_threads
+
+    with pytest.raises(ValueError, match="threads="):
+        pin_threads(bad)
