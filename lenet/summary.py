@@ -5,7 +5,10 @@ output unit) pair that a multiply-add joins, plus one per output unit for its bi
 derived here from each layer's type and the shapes seen in one forward pass, never from a
 table of known answers, so the same code counts LeNet-5, d2l's LeNet or any
 ``nn.Sequential`` of standard layers. With padding, taps that fall on padding are not
-connections: only real input units are counted.
+connections: only real input units are counted. A squashing function (tanh, ReLU, ...)
+joins no two units by a multiply-add, so its rows count 0 connections: the paper folds it
+into the layer it follows. LeNet-5's RBF output counts one connection per (F6 unit, class)
+pair, 84 x 10 = 840, and the total is the paper's 340,908.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from torch import nn
 
 from .layers import RBFOutput, ScaledTanh, SparseConv2d, Subsampling, check_module
 
-#: Layers that map each unit to one unit: one connection per output unit.
-ELEMENTWISE = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU,
-               nn.Softmax, nn.LogSoftmax, nn.Dropout, nn.Dropout2d, nn.BatchNorm1d,
-               nn.BatchNorm2d, nn.Hardtanh, ScaledTanh)
+#: Squashing functions and other fixed, weightless maps: no multiply-add joins two units,
+#: so no connections (the paper counts a layer's squashing function with the layer).
+SQUASHING = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU,
+             nn.Softmax, nn.LogSoftmax, nn.Dropout, nn.Dropout2d, nn.Hardtanh, ScaledTanh)
+#: Layers that scale each unit by a learned factor: one connection per output unit.
+ELEMENTWISE = (nn.BatchNorm1d, nn.BatchNorm2d)
 #: Layers that only move data around: no connections.
 RESHAPING = (nn.Flatten, nn.Unflatten, nn.Identity)
 
@@ -173,11 +178,11 @@ def connections(module: nn.Module, in_shape: tuple[int, ...],
     if isinstance(module, nn.Linear):
         rows = prod(out_shape[:-1])
         return rows * module.out_features * (module.in_features + (module.bias is not None))
-    if isinstance(module, RBFOutput):
+    if isinstance(module, RBFOutput):  # one (x_j - w_ij)^2 term per (input, class) pair
         return module.in_features * module.out_features
     if isinstance(module, ELEMENTWISE):
         return numel_out
-    if isinstance(module, RESHAPING):
+    if isinstance(module, SQUASHING + RESHAPING):
         return 0
     return None
 
