@@ -19,6 +19,7 @@ import functools
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from importlib import resources
 from pathlib import Path
 
 import torch
@@ -153,18 +154,32 @@ class RandomAffine:
 
 #: The command that trains the recorded runs; each record holds its full command line.
 REPRODUCE = "python -m benchmarks.reproduce_paper"
-#: Where ``python -m benchmarks.reproduce_paper`` writes its results.
-RESULTS_FILE = Path(__file__).resolve().parent.parent / "results" / "paper_results.json"
+#: The recorded runs that ship inside the package, as ``lenet/results/<kind>.json``:
+#: full-MNIST runs (test error), validation runs (``--validation``, no test numbers) and
+#: the training-set-size sweep (``--train-size``).
+RESULT_KINDS = ("paper_results", "paper_validation", "paper_sweep")
 
 
-def load_results(path: str | Path | None = None) -> dict[str, dict]:
-    """The recorded full-MNIST runs, by name (``lenet5``, ``lenet5_distorted``,
-    ``lenet_modern``), from ``results/paper_results.json`` unless ``path`` is given."""
-    path = Path(RESULTS_FILE if path is None else path)
-    if not path.exists():
-        raise FileNotFoundError(f"no results at {path.name}: run "
+def load_results(path: str | Path | None = None,
+                 kind: str = "paper_results") -> dict[str, dict]:
+    """The recorded runs, by name (``lenet5``, ``lenet5_distorted``, ``lenet_modern``, ...).
+
+    Without ``path``, the ``kind`` of run (one of :data:`RESULT_KINDS`) is read from the
+    package's own data (``lenet/results/<kind>.json``, found with :mod:`importlib.resources`,
+    so an installed package reads the copy it ships); with ``path``, that JSON file.
+    """
+    if path is None:
+        if kind not in RESULT_KINDS:
+            raise ValueError(f"kind must be one of {RESULT_KINDS}, got {kind!r}")
+        resource = resources.files("lenet").joinpath("results").joinpath(f"{kind}.json")
+        name, text = f"{kind}.json", resource.read_text() if resource.is_file() else None
+    else:
+        path = Path(path)
+        name, text = path.name, path.read_text() if path.exists() else None
+    if text is None:
+        raise FileNotFoundError(f"no results at {name}: run "
                                 "`python -m benchmarks.reproduce_paper` first")
-    return json.loads(path.read_text())["runs"]
+    return json.loads(text)["runs"]
 
 
 def results_table(runs: dict[str, dict]) -> str:
