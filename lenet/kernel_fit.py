@@ -75,13 +75,14 @@ def plot_kernels(kernels: Sequence[np.ndarray], titles: Sequence[str],
     vmax = max(float(np.abs(k).max()) for k in ks) or 1.0
     cmap = plt.get_cmap("RdBu_r")
     fig, axes = plt.subplots(1, len(ks), squeeze=False, layout="constrained",
-                             figsize=(2.4 * len(ks) + 0.8, 2.4))
+                             figsize=(1.9 * len(ks) + 0.8, 2.1))
     for ax, k, title in zip(axes[0], ks, titles):
         im = ax.imshow(k, cmap=cmap, vmin=-vmax, vmax=vmax)
         for (r, c), v in np.ndenumerate(k):
             red, green, blue = to_rgb(cmap((v + vmax) / (2 * vmax)))
             dark = 0.2126 * red + 0.7152 * green + 0.0722 * blue < 0.5
-            ax.text(c, r, f"{v:.{decimals}f}", ha="center", va="center", fontsize=9,
+            shown = 0.0 if abs(v) < 0.5 * 10.0 ** -decimals else v   # no "-0.00"
+            ax.text(c, r, f"{shown:.{decimals}f}", ha="center", va="center", fontsize=10,
                     color="white" if dark else "black")
         ax.set_title(title, fontsize=10)
         ax.set_xticks([])

@@ -62,3 +62,6 @@ def test_plot_kernels_picks_readable_text_colours():
     colours = {t.get_text(): t.get_color() for t in texts}
     assert colours["2.00"] == "white" and colours["0.00"] == "black"
     plt.close(fig)
+    fig = plot_kernels([np.array([[-1e-9, 1.0]])], ["tiny"])
+    assert [t.get_text() for t in fig.axes[0].texts] == ["0.00", "1.00"]
+    plt.close(fig)
