@@ -39,8 +39,7 @@ _OWNER_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 def normalize_repository(value: str | None) -> str:
     """``owner/name`` or a GitHub URL -> ``https://github.com/owner/name`` ('' stays '')."""
     value = (value or "").strip().rstrip("/")
-    if value.endswith(".git"):
-        value = value[:-4]
+    value = value.removesuffix(".git")
     if not value:
         return ""
     if _OWNER_NAME.match(value):
@@ -92,11 +91,15 @@ def site_config(config: dict, root: Path, repository: str = "", site_url: str = 
         html["baseurl"] = site_url
         extensions.append("sphinx_sitemap")
         conf["sitemap_url_scheme"] = "{link}"
+        # the sitemap lists pages worth finding, not the 404, search and index pages
+        conf["sitemap_excludes"] = ["404.html", "search.html", "genindex.html",
+                                    "py-modindex.html"]
         if "sphinxext.opengraph" in extensions:
             conf["ogp_site_url"] = site_url
     else:
         html.pop("baseurl", None)
         conf.pop("ogp_site_url", None)
+        conf.pop("ogp_image", None)   # a relative og:image would point nowhere
     # (a value of an extension the book does not load would be an "unknown config" warning)
     if "notfound.extension" in extensions:
         conf["notfound_urls_prefix"] = prefix
