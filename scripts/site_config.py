@@ -28,8 +28,6 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
 BINDERHUB = "https://mybinder.org"
 COLAB = "https://colab.research.google.com"
@@ -112,6 +110,8 @@ def site_config(config: dict, root: Path, repository: str = "", site_url: str = 
 def write_site_config(root: Path, out: Path, repository: str | None = None,
                       site_url: str | None = None) -> Path:
     """Write the build configuration for the book at ``root`` to ``out``; return ``out``."""
+    import yaml  # here, so that normalize_repository needs nothing outside the stdlib
+
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
     repository = normalize_repository(repository) if repository else repository_of(config)
     site_url = site_url or os.environ.get("BOOK_SITE_URL", "")
