@@ -93,3 +93,38 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()
     assert "bash scripts/test.sh" in ci and "bash scripts/test.sh" in readme
+
+
+# --- what readers are told ------------------------------------------------------------------
+
+def _reader_texts() -> dict[str, str]:
+    texts = {"README.md": (ROOT / "README.md").read_text(encoding="utf-8")}
+    texts |= {f"book/{p.name}": p.read_text(encoding="utf-8")
+              for p in (ROOT / "book").glob("*.md")}
+    return texts
+
+
+def test_reader_text_never_mentions_ci_folders() -> None:
+    found = [(name, word) for name, text in _reader_texts().items()
+             for word in ("../shared", ".ci/run", ".ci/") if word in text]
+    assert not found, f"CI folders belong in CONTRIBUTING.md, not in reader text: {found}"
+
+
+def test_readme_describes_every_stage_of_the_test_command() -> None:
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    readme = (ROOT / "README.md").read_text()
+    stages = ["pytest tests", "--nbval", "scripts/strict_build.py", "scripts/browser_check.py"]
+    assert all(stage.split("/")[-1] in script for stage in stages)
+    missing = [stage for stage in stages if stage not in readme]
+    assert not missing, f"README.md does not describe {missing}"
+    assert "apt-get" in readme and "Chromium" in readme
+    assert "4/4" in script and "5/" not in script   # four stages, as the README says
+
+
+def test_licences_stated_in_readme_intro_and_package() -> None:
+    licence = (ROOT / "LICENSE").read_text()
+    assert "MIT License" in licence and "CC BY 4.0" in licence
+    for text in ((ROOT / "README.md").read_text(), (ROOT / "book" / "intro.md").read_text()):
+        assert "MIT" in text and "CC BY 4.0" in text
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["cff-version"] == "1.2.0" and citation["title"]
