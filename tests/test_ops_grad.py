@@ -70,7 +70,7 @@ def test_weight_grad_keeps_float32():
     ({"x": np.ones((5, 5)), "grad_out": np.ones((1, 1, 3, 3)), "kernel_size": 3},
      ValueError, "x must be a 4-D array"),
     ({"x": np.ones((1, 1, 5, 5)), "grad_out": np.ones((1, 1, 3, 3)), "kernel_size": 3,
-          "stride": 1.5}, TypeError, "stride"),
+      "stride": 1.5}, TypeError, "stride"),
 ])
 def test_bad_arguments_name_the_argument(kwargs, error, match):
     with pytest.raises(error, match=match):
