@@ -68,5 +68,5 @@ def clean_env(venv: Path, **extra: str) -> dict[str, str]:
            if k not in ("PYTHONPATH", "VIRTUAL_ENV", "JUPYTER_PATH", "PYTHONHOME",
                         "MPLBACKEND", "LENET_INSTALL_SOURCE")}
     env.update(PATH=f"{venv / 'bin'}:{env['PATH']}", PYTHONNOUSERSITE="1",
-               PIP_DISABLE_PIP_VERSION_CHECK="1", **extra)
+               PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_COMPILE="1", **extra)
     return env
