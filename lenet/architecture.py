@@ -107,14 +107,14 @@ def plot_architecture(model: nn.Module, input_size: Sequence[int], max_maps: int
     layers = architecture_layers(model, input_size)
     spatial = [max(layer.size) for layer in layers if layer.size]
     biggest = max(spatial, default=1)
-    gap, step = 1.0, 0.07  # arrow length between layers; offset between stacked maps
+    gap, step = 1.6, 0.06  # arrow length between layers; offset between stacked maps
     fig, ax = plt.subplots(figsize=(width, width * 0.27))
     x0, heights = 0.0, []
     for i, layer in enumerate(layers):
         colour = _STYLE.get(layer.kind, ("#f0f0f0", ""))[0]
         if layer.size is not None and max(layer.size) > 1:
-            h = 0.3 + 0.9 * layer.size[0] / biggest
-            w = 0.3 + 0.9 * layer.size[1] / biggest
+            h = 0.3 + 0.8 * layer.size[0] / biggest
+            w = 0.3 + 0.8 * layer.size[1] / biggest
             n = min(layer.maps, max_maps)
             for m in reversed(range(n)):  # back to front
                 ax.add_patch(Rectangle((x0 + m * step, -h / 2 + m * step), w, h,
@@ -128,20 +128,21 @@ def plot_architecture(model: nn.Module, input_size: Sequence[int], max_maps: int
         heights.append(top)
         centre = (x0 + right) / 2
         ax.text(centre, top + 0.1, layer.name, ha="center", va="bottom",
-                fontsize=11, fontweight="bold")
-        ax.text(centre, -0.78, layer.label, ha="center", va="top", fontsize=10)
+                fontsize=13, fontweight="bold")
+        ax.text(centre, -0.78, layer.label, ha="center", va="top", fontsize=12)
         if i + 1 < len(layers):
             start, end = right + 0.08, right + gap - 0.08
             ax.add_patch(FancyArrowPatch((start, 0), (end, 0), arrowstyle="-|>",
                                          mutation_scale=12, color="#303030", lw=1))
             ax.text((start + end) / 2, 0.08, layers[i + 1].op.replace(" ", "\n", 1),
-                    ha="center", va="bottom", fontsize=8.5, style="italic",
+                    ha="center", va="bottom", fontsize=10.5, style="italic",
                     color="#303030")
         x0 = right + gap
-    xlim, ylim = (-0.35, x0 - gap + 0.45), (-1.05, max(heights) + 0.45)
+    xlim, ylim = (-0.4, x0 - gap + 0.55), (-1.1, max(heights) + 0.5)
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
-    fig.set_size_inches(width, width * (ylim[1] - ylim[0]) / (xlim[1] - xlim[0]) + 0.2)
+    fig.set_size_inches(width, round(width * (ylim[1] - ylim[0])
+                                     / (xlim[1] - xlim[0]) + 0.2, 1))
     ax.set_aspect("equal")
     ax.axis("off")
     if title:
