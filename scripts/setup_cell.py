@@ -7,8 +7,10 @@ chapter's title and, when ``lenet`` cannot be imported, runs
     pip install "lenet[notebooks] @ git+REPOSITORY"     # lenet, myst-nb, scipy, pandas, ...
     pip install --no-deps d2l==1.0.3                    # chapter 2; its own pins are obsolete
 
-In the project's own environment ``lenet`` is importable, so the cell does nothing and
-prints nothing. ``$LENET_INSTALL_SOURCE`` (a folder, a wheel or any pip URL) replaces the
+Where ``lenet`` is installed but ``myst_nb`` is not (``pip install lenet`` alone), it
+installs lenet's ``notebooks`` extra (read from the installed package's metadata) and d2l.
+In the project's own environment both are importable, so the cell does nothing and prints
+nothing. ``$LENET_INSTALL_SOURCE`` (a folder, a wheel or any pip URL) replaces the
 repository (the tests point it at the local checkout). The repository is _config.yml's
 ``repository.url`` (the one place it lives) unless ``--repository`` is given; with none, a
 reader who runs the cell without `lenet` is told what to do. The book removes the cell from
@@ -35,11 +37,13 @@ D2L = "d2l==1.0.3"
 
 _TEMPLATE = '''{marker}
 # (A no-op where `lenet` is installed. Written by scripts/setup_cell.py.)
+import importlib.metadata
 import importlib.util
 import os
 import subprocess
 import sys
 
+PIP = [sys.executable, "-m", "pip", "install", "--quiet"]
 if importlib.util.find_spec("lenet") is None:
     REPOSITORY = "{repository}"
     source = os.environ.get("LENET_INSTALL_SOURCE") or (
@@ -51,13 +55,17 @@ if importlib.util.find_spec("lenet") is None:
             "repository (pip install /path/to/repository), or set "
             "LENET_INSTALL_SOURCE to a pip-installable location, then rerun.")
     if os.path.exists(source):
-        source = os.path.abspath(source)
+        source = "file://" + os.path.abspath(source)
     print("installing lenet from", source, "(a minute or two)")
-    pip = [sys.executable, "-m", "pip", "install", "--quiet"]
-    subprocess.run(pip + ["lenet[notebooks] @ " + (
-        "file://" + source if os.path.exists(source) else source)], check=True)
-    subprocess.run(pip + ["--no-deps", "{d2l}"], check=True)
-    importlib.invalidate_caches()'''
+    subprocess.run(PIP + ["lenet[notebooks] @ " + source], check=True)
+    subprocess.run(PIP + ["--no-deps", "{d2l}"], check=True)
+elif importlib.util.find_spec("myst_nb") is None:
+    # `lenet` alone: add what the chapters use besides it (its extra)
+    print("installing what the chapters use besides lenet")
+    subprocess.run(PIP + [r.split(";")[0] for r in importlib.metadata.requires(
+        "lenet") if 'extra == "notebooks"' in r], check=True)
+    subprocess.run(PIP + ["--no-deps", "{d2l}"], check=True)
+importlib.invalidate_caches()'''
 
 
 def configured_repository(root: Path = ROOT) -> str:

@@ -106,6 +106,24 @@ def test_cell_without_lenet_or_address_says_what_to_do(tmp_path: Path) -> None:
     assert "LENET_INSTALL_SOURCE" in result.stderr and "pip install" in result.stderr
 
 
+def test_cell_with_lenet_but_no_myst_nb_installs_the_notebooks_extra(tmp_path: Path) -> None:
+    # a reader who ran `pip install lenet` alone and opens a downloaded chapter: myst_nb is
+    # hidden and pip is replaced by a print of its command line
+    prelude = ("import importlib.util, subprocess\n"
+               "real = importlib.util.find_spec\n"
+               "importlib.util.find_spec = lambda name, *a: (\n"
+               "    None if name == 'myst_nb' else real(name, *a))\n"
+               "subprocess.run = lambda cmd, check: print(cmd[5:])\n")
+    result = subprocess.run([sys.executable, "-c", prelude + setup_cell.cell_source("")],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    commands = result.stdout.splitlines()[1:]
+    assert "myst-nb>=1.0" in commands[0] and "scipy>=1.11" in commands[0]
+    assert "lenet" not in commands[0]   # lenet itself stays as installed
+    assert commands[1] == str(["--no-deps", setup_cell.D2L])
+
+
 # --- the install list covers every chapter's imports --------------------------------------
 
 def _requirement_names(requirements: list[str]) -> set[str]:
