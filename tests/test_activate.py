@@ -49,3 +49,12 @@ def test_the_scripts_keep_the_strict_env() -> None:
     code = [line.strip() for line in ACTIVATE.read_text().splitlines()
             if line.strip() and not line.strip().startswith("#")]
     assert not [line for line in code if line.startswith(("set ", "shopt", "exit"))]
+
+
+@pytest.mark.skipif(not (ROOT / ".venv" / "bin" / "python").is_file(), reason="no .venv")
+def test_jupyterlab_is_in_the_environment() -> None:
+    # the README's `jupyter lab notebooks/...` works after the main command
+    result = subprocess.run([str(ROOT / ".venv" / "bin" / "jupyter"), "lab", "--version"],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip()[0].isdigit()
