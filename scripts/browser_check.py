@@ -17,7 +17,7 @@ reachable, and any request to another host is an error):
 * what a published site needs, on every chapter and book page: social-card meta tags
   (``og:title``, ``og:type``, ``og:site_name``; absolute ``og:url`` with an address), a
   favicon that loads, the logo, a "Last updated on" date (from git), a copy button on every
-  code block; a 404 page that renders when a missing address is requested at any depth;
+  code block (the source pages of the API reference excepted); a 404 page that renders when a missing address is requested at any depth;
 * the repository's address, read from the configuration the build used
   (``_build/_site_config.yml``, written by scripts/site_config.py): with none, no repository,
   issue, edit or launch button is shown (they would lead nowhere); with one, the repository and
@@ -391,7 +391,7 @@ def check_page(driver, base: str, rel: str, parsed: _PageParser) -> list[str]:
         problems.append(f"dropdown not collapsed behind a button: {text!r}")
     if is_content_page(rel) and not result["iconOk"]:
         problems.append("the favicon did not load")
-    if result["nCopy"] < result["nCode"]:
+    if is_content_page(rel) and result["nCopy"] < result["nCode"]:
         problems.append(f"{result['nCode']} code blocks but {result['nCopy']} copy buttons")
     for match in RAW_MATH.finditer(result["text"]):
         problems.append(f"raw math left in text: {match.group(0)[:80]!r}")

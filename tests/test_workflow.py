@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,12 @@ def test_licences_stated_in_readme_intro_and_package() -> None:
         assert "MIT" in text and "CC BY 4.0" in text
     citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
     assert citation["cff-version"] == "1.2.0" and citation["title"]
+
+
+def test_readme_images_and_links_exist() -> None:
+    readme = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)#\s]+)\)", readme)
+    local = [t for t in targets if not t.startswith(("http:", "https:", "mailto:"))]
+    assert "book/_static/screenshot.png" in local
+    missing = [t for t in local if not (ROOT / t).exists()]
+    assert not missing, f"README.md links to files that do not exist: {missing}"
