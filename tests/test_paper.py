@@ -179,11 +179,34 @@ def test_recorded_runs_load_and_tabulate_with_their_commands():
     table = results_table(runs).splitlines()
     assert len(table) == 2 + len(runs) and table[0].endswith("| arguments |")
     for line, (name, run) in zip(table[2:], runs.items()):
-        assert line.startswith(f"| {name} | {run['test_error']:.2%} | {run['epochs']} |")
+        assert line.startswith(f"| {name} | - | {run['test_error']:.2%} | {run['epochs']} |")
         assert run["command"].startswith("python -m benchmarks.reproduce_paper --runs ")
         assert line.endswith(f"| `{run['command'].removeprefix(REPRODUCE).strip()}` |")
         assert len(run["history"]["test_acc"]) == run["epochs"]
         assert run["test_error"] == pytest.approx(1 - run["history"]["test_acc"][-1])
+
+
+def test_variants_are_chosen_on_validation_per_group():
+    from lenet.paper import choose_on_validation
+
+    val = {"lenet5": {"val_error": 0.02}, "lenet5_scale2": {"val_error": 0.01},
+           "lenet5_sdlm": {"val_error": 0.01}, "lenet5_distorted": {"val_error": 0.03},
+           "lenet_modern": {"val_error": 0.001}}
+    # lowest validation error per group, ties to the first listed; modern is no candidate
+    assert choose_on_validation(val) == {"undistorted": "lenet5_scale2",
+                                         "distorted": "lenet5_distorted"}
+    assert choose_on_validation({"lenet5": {"val_error": 0.5}}) == {"undistorted": "lenet5"}
+
+
+def test_results_table_shows_test_error_only_for_the_chosen_and_the_baseline():
+    runs = load_results()
+    val = {name: {"val_error": 0.01 + 0.001 * i} for i, name in enumerate(runs)}
+    from lenet.paper import choose_on_validation
+    chosen = set(choose_on_validation(val).values()) | {"lenet_modern"}
+    for line in results_table(runs, val).splitlines()[2:]:
+        name = line.split("|")[1].strip()
+        shown = f"{runs[name]['test_error']:.2%}" in line.split("|")[3]
+        assert shown == (name in chosen), line
 
 
 def test_recorded_test_predictions_are_ten_thousand_digits_matching_the_test_error():
