@@ -189,12 +189,14 @@ def test_recorded_runs_load_and_tabulate_with_their_commands():
 def test_variants_are_chosen_on_validation_per_group():
     from lenet.paper import choose_on_validation
 
-    val = {"lenet5": {"val_error": 0.02}, "lenet5_scale2": {"val_error": 0.01},
-           "lenet5_sdlm": {"val_error": 0.01}, "lenet5_distorted": {"val_error": 0.03},
-           "lenet_modern": {"val_error": 0.001}}
-    # lowest validation error per group, ties to the first listed; modern is no candidate
-    assert choose_on_validation(val) == {"undistorted": "lenet5_scale2",
+    val = {"lenet5": {"val_error": 0.02}, "lenet5_sdlm": {"val_error": 0.01},
+           "lenet5_distorted": {"val_error": 0.03}, "lenet_modern": {"val_error": 0.001},
+           "lenet5_scale2": {"val_error": 0.0}}
+    # lowest validation error per group; modern and unlisted runs are no candidates
+    assert choose_on_validation(val) == {"undistorted": "lenet5_sdlm",
                                          "distorted": "lenet5_distorted"}
+    tie = {"lenet5": {"val_error": 0.01}, "lenet5_sdlm": {"val_error": 0.01}}
+    assert choose_on_validation(tie) == {"undistorted": "lenet5"}  # first listed
     assert choose_on_validation({"lenet5": {"val_error": 0.5}}) == {"undistorted": "lenet5"}
 
 
