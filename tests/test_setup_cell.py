@@ -1,6 +1,6 @@
 """The notebooks' set-up cell (scripts/setup_cell.py): Colab, Binder and a plain Jupyter.
 
-The slow test executes chapter 1 in a fresh virtual environment that holds only Jupyter's
+The slow test executes chapter 6 in a fresh virtual environment that holds only Jupyter's
 kernel and what the set-up cell itself installs, with the install pointed at a copy of this
 checkout ($LENET_INSTALL_SOURCE): the proof that the cell's own install list is enough.
 torch and torchvision (and their own dependencies) are the one exception: they are linked in
@@ -30,7 +30,7 @@ spec.loader.exec_module(setup_cell)
 
 NOTEBOOKS = setup_cell.notebooks()
 #: The chapter the fresh environment runs: the cheapest to execute.
-CHAPTER = ROOT / "notebooks" / "01_lenet5_layer_by_layer.ipynb"
+CHAPTER = ROOT / "notebooks" / "06_dilated_and_transposed.ipynb"
 #: Import names a chapter may use that the reader's Jupyter itself provides.
 JUPYTER_PROVIDES = {"IPython", "matplotlib_inline", "ipykernel"}
 REPO = "https://github.com/alice/lenet-book"
