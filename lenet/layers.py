@@ -10,13 +10,18 @@ Each module documents its shapes as ``(N, C, H, W) -> (N, C', H', W')``.
 
 from __future__ import annotations
 
-import math
 import operator
 from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ._checks import check_images, check_int, check_module, check_number, check_tensor
+
+# The validators are re-exported from lenet._checks for older imports.
+__all__ = ["C3_TABLE", "RBFOutput", "ScaledTanh", "SparseConv2d", "Subsampling", "check_images",
+           "check_int", "check_module", "check_number", "check_tensor", "map_loss"]
 
 #: Table I of LeCun et al. (1998): the S2 maps (columns 0-5) read by each C3 map (rows 0-15).
 C3_TABLE: tuple[tuple[int, ...], ...] = (
@@ -25,57 +30,6 @@ C3_TABLE: tuple[tuple[int, ...], ...] = (
     (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
     (0, 1, 2, 3, 4, 5),
 )
-
-
-def check_int(name: str, value: object, minimum: int | None = 1) -> int:
-    """Return ``value`` if it is an int ``>= minimum`` (any int for ``minimum=None``); else
-    raise naming ``name``.
-
-    Raises:
-        TypeError: ``value`` is not an int (bools are refused too).
-        ValueError: ``value < minimum``.
-    """
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
-        wanted = "an int" if minimum is None else f"an int >= {minimum}"
-        raise TypeError(f"{name} must be {wanted}, got {type(value).__name__} {value!r}")
-    value = operator.index(value)
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return value
-
-
-def check_number(name: str, value: object) -> float:
-    """Return ``value`` as a float if it is a finite real number; else raise naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a finite number, got {type(value).__name__} {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value}")
-    return float(value)
-
-
-def check_tensor(name: str, value: object) -> torch.Tensor:
-    """Return ``value`` if it is a ``torch.Tensor``; else raise TypeError naming ``name``."""
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
-    return value
-
-
-def check_images(name: str, value: object) -> torch.Tensor:
-    """Return ``value`` if it is a batch of images, a 4-d ``torch.Tensor`` ``(N, C, H, W)``;
-    else raise TypeError or ValueError naming ``name``."""
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (N, C, H, W), "
-                        f"got {type(value).__name__}")
-    if value.dim() != 4:
-        raise ValueError(f"{name} must have shape (N, C, H, W), got {tuple(value.shape)}")
-    return value
-
-
-def check_module(name: str, value: object) -> nn.Module:
-    """Return ``value`` if it is a ``torch.nn.Module``; else raise TypeError naming ``name``."""
-    if not isinstance(value, nn.Module):
-        raise TypeError(f"{name} must be a torch.nn.Module, got {type(value).__name__}")
-    return value
 
 
 def _check_maps(x: object, channels: int, layer: str) -> None:
