@@ -18,7 +18,6 @@ Sizes come from :mod:`lenet.arithmetic`; everything is square (one ``size`` for 
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +35,8 @@ from .arithmetic import (
     conv_transpose_output_size,
     effective_kernel_size,
 )
+from ._checks import MAX_DRAW_SIZE, MAX_FRAMES
+from .checkpoint import atomic_write
 from .diagrams import plot_receptive_field
 
 __all__ = [
@@ -160,6 +161,7 @@ def conv_geometry(size: int, kernel_size: int, stride: int = 1, padding: int = 0
             raise ValueError(f"output_padding={op} is only meaningful with transposed=True; "
                              f"use output_padding=0 for a convolution")
         out = conv_output_size(size, k, s, p, d)
+        _check_drawable(size, size + 2 * p)
         return ConvGeometry(size, k, s, p, d, False, 0, size + 2 * p, s, out)
     out = conv_transpose_output_size(size, k, s, p, op, d)
     k_eff = effective_kernel_size(k, d)
@@ -170,7 +172,14 @@ def conv_geometry(size: int, kernel_size: int, stride: int = 1, padding: int = 0
     grid = (size - 1) * s + 1 + 2 * (k_eff - 1 - p) + op
     # The equivalent stride-1 convolution over the grid must give the transposed size.
     assert conv_output_size(grid, k, 1, 0, d) == out
+    _check_drawable(size, grid)
     return ConvGeometry(size, k, s, p, d, True, op, grid, 1, out)
+
+
+def _check_drawable(size: int, grid: int) -> None:
+    if grid > MAX_DRAW_SIZE:
+        raise ValueError(f"size={size}: draws a {grid}x{grid} grid, at most "
+                         f"{MAX_DRAW_SIZE}x{MAX_DRAW_SIZE} is drawn: use a smaller size or padding")
 
 
 def conv_frames(size: int, kernel_size: int, stride: int = 1, padding: int = 0,
@@ -299,26 +308,23 @@ def save_conv_animation(path: str | os.PathLike, size: int, kernel_size: int, st
         raise ValueError(f"path={str(path)!r} must end in .gif")
     fps = _check_int("fps", fps)
     g = conv_geometry(size, kernel_size, stride, padding, dilation, transposed, output_padding)
+    if g.output_size ** 2 > MAX_FRAMES:
+        raise ValueError(f"size={size}: gives {g.output_size}x{g.output_size} = "
+                         f"{g.output_size ** 2} frames, at most {MAX_FRAMES} are rendered "
+                         f"(one per output pixel): use a smaller size")
     frames = conv_frames(size, kernel_size, stride, padding, dilation, transposed,
                          output_padding)
     fig = Figure(figsize=_figsize(g))
     FigureCanvasAgg(fig)  # no pyplot: nothing is shown and nothing leaks
     drawing = _Drawing(fig, g)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".gif", prefix=f".{path.stem}-", dir=path.parent)
-    os.close(fd)
-    try:
+
+    def write(tmp: Path) -> None:
         writer = PillowWriter(fps=fps)
-        writer.setup(fig, tmp, dpi=64)
+        writer.setup(fig, str(tmp), dpi=64)
         for frame in frames:
             drawing.show(frame)
             writer.grab_frame()
         writer.finish()
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give it a normal file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
     return path

@@ -139,7 +139,7 @@ def test_a_file_that_is_not_a_checkpoint(tmp_path):
 
 
 def test_missing_checkpoint_is_file_not_found(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+    with pytest.raises(FileNotFoundError, match="absent.pt"):
         load_checkpoint(tmp_path / "absent.pt", LeNet())
 
 
