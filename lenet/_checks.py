@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 #: The largest spatial size (pixels along one axis) the drawing and animation helpers accept:
 #: their cost grows with the square (figures) or the fourth power (animations) of it.
-MAX_DRAW_SIZE = 32
+MAX_DRAW_SIZE = 64
 #: The most frames :func:`lenet.animate.save_conv_animation` renders (one per output pixel).
 MAX_FRAMES = 400
 
@@ -30,8 +30,8 @@ def show(value: object) -> str:
     shape = getattr(value, "shape", None)
     if shape is not None and not isinstance(value, (int, float)):
         return f"{type(value).__name__}(shape={tuple(shape)}, dtype={getattr(value, 'dtype', '?')})"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    text = repr(value)  # strings and paths in full: a message names the file
+    return text if len(text) <= 80 or isinstance(value, (str, os.PathLike)) else text[:77] + "..."
 
 
 def fail(name: str, value: object, allowed: str, error: type[Exception] = ValueError) -> NoReturn:

@@ -249,9 +249,10 @@ def test_pin_threads_sets_the_count_and_returns_the_old_one() -> None:
         torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
-def test_pin_threads_refuses_a_bad_count(bad) -> None:
+@pytest.mark.parametrize(("bad", "error"), [(0, ValueError), (-1, ValueError),
+                                            (1.5, TypeError), (True, TypeError), ("2", TypeError)])
+def test_pin_threads_refuses_a_bad_count(bad, error) -> None:
     from lenet.train import pin_threads
 
-    with pytest.raises(ValueError, match="threads="):
+    with pytest.raises(error, match="threads="):
         pin_threads(bad)
