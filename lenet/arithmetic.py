@@ -224,6 +224,12 @@ def _module_layers(module: object) -> list[Layer]:
         return [Layer(module.kernel_size, module.kernel_size)]
     if isinstance(module, lenet_layers.SparseConv2d):
         return [Layer(module.kernel_size)]
+    if any(True for _ in module.children()):
+        # A whole model: its forward() may use its children in any order, so its children
+        # say nothing reliable about its receptive field.
+        raise TypeError(
+            f"layers={what}(...): a model whose forward order is unknown; pass its "
+            f"convolutional part as an nn.Sequential (e.g. model.features)")
     return []  # activations, normalisation, dropout, ...: one input pixel per output pixel
 
 

@@ -10,6 +10,7 @@ connections: only real input units are counted.
 
 from __future__ import annotations
 
+import copy
 import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,8 +23,10 @@ from .layers import RBFOutput, ScaledTanh, SparseConv2d, Subsampling, check_modu
 
 #: Layers that map each unit to one unit: one connection per output unit.
 ELEMENTWISE = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU,
-               nn.Softmax, nn.LogSoftmax, nn.Dropout, nn.Dropout2d, nn.BatchNorm1d,
-               nn.BatchNorm2d, nn.Hardtanh, ScaledTanh)
+               nn.Dropout, nn.Dropout2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.Hardtanh,
+               ScaledTanh)
+#: Layers whose every output depends on every input along one dimension (``dim``).
+ALONG_DIM = (nn.Softmax, nn.LogSoftmax, nn.Softmin)
 #: Layers that only move data around: no connections.
 RESHAPING = (nn.Flatten, nn.Unflatten, nn.Identity)
 
@@ -101,6 +104,10 @@ def summary(model: nn.Module, input_size: Sequence[int]) -> Summary:
     """
     check_module("model", model)
     size = _check_size(input_size)
+    # Run on a copy in eval mode: the forward pass must not touch the model it describes
+    # (batch-norm running statistics, training mode), and eval mode lets batch norm accept
+    # a batch of one.
+    model = copy.deepcopy(model).eval()
     leaves = {m: path for path, m in model.named_modules() if _is_leaf(m)}
     short = _short_names(list(leaves.values()))
     names = {m: short[path] for m, path in leaves.items()}
@@ -114,7 +121,7 @@ def summary(model: nn.Module, input_size: Sequence[int]) -> Summary:
             input_shape=in_shape,
             output_shape=out_shape,
             params=sum(p.numel() for p in module.parameters(recurse=False) if p.requires_grad),
-            connections=connections(module, in_shape[1:], out_shape[1:]),
+            connections=connections(module, in_shape[1:], out_shape[1:], len(in_shape)),
         ))
 
     handles = [m.register_forward_hook(record) for m in leaves]
@@ -147,15 +154,27 @@ def _check_size(input_size: object) -> tuple[int, ...]:
 
 
 def connections(module: nn.Module, in_shape: tuple[int, ...],
-                out_shape: tuple[int, ...]) -> int | None:
-    """Connections of one layer for one example, from its type and ``(C, H, W)`` shapes."""
+                out_shape: tuple[int, ...], ndim: int | None = None) -> int | None:
+    """Connections of one layer for one example, from its type and ``(C, H, W)`` shapes
+    (without the batch dimension; ``ndim`` is the number of dimensions with it, by default
+    ``len(in_shape) + 1``)."""
     numel_out = prod(out_shape)
+    ndim = len(in_shape) + 1 if ndim is None else ndim
     if isinstance(module, SparseConv2d):
         taps = _taps(in_shape[1:], out_shape[1:], module.kernel_size, 1, 0, 1)
         return sum(len(r) for r in module.table) * taps + numel_out
     if isinstance(module, nn.Conv2d):
+        padding = module.padding
+        if module.padding_mode != "zeros":
+            padding = "border"  # reflect, replicate, circular: every tap is a real pixel
+        elif padding == "same":
+            # PyTorch pads d*(k-1) in all, the smaller half first (before the input)
+            padding = tuple(d * (k - 1) // 2 for k, d in zip(_pair(module.kernel_size),
+                                                              _pair(module.dilation)))
+        elif padding == "valid":
+            padding = 0
         taps = _taps(in_shape[1:], out_shape[1:], module.kernel_size, module.stride,
-                     module.padding, module.dilation)
+                     padding, module.dilation)
         per_map = module.in_channels // module.groups
         bias = numel_out if module.bias is not None else 0
         return module.out_channels * per_map * taps + bias
@@ -175,6 +194,10 @@ def connections(module: nn.Module, in_shape: tuple[int, ...],
         return rows * module.out_features * (module.in_features + (module.bias is not None))
     if isinstance(module, RBFOutput):
         return module.in_features * module.out_features
+    if isinstance(module, ALONG_DIM):
+        dim = module.dim if module.dim is not None else (0 if ndim in (0, 1, 3) else 1)
+        dim = dim % ndim
+        return numel_out * ((1,) + tuple(out_shape))[dim] if dim else None
     if isinstance(module, ELEMENTWISE):
         return numel_out
     if isinstance(module, RESHAPING):
@@ -185,8 +208,12 @@ def connections(module: nn.Module, in_shape: tuple[int, ...],
 def _taps(in_hw, out_hw, kernel, stride, padding, dilation) -> int:
     """Kernel taps that land on real (non-padding) input, summed over all output positions.
 
-    The 2-D count factorises: it is the product of the 1-D counts along H and along W.
+    ``padding`` is the padding before the input (per axis), or ``"border"`` when padding
+    copies real pixels (reflect, replicate, circular): then every tap counts. The 2-D count
+    factorises: it is the product of the 1-D counts along H and along W.
     """
+    if padding == "border":
+        return prod(o * k for o, k in zip(out_hw, _pair(kernel)))
     total = 1
     pairs = (_pair(v) for v in (kernel, stride, padding, dilation))
     for n, o, k, s, p, d in zip(in_hw, out_hw, *pairs):
