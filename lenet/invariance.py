@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import check_images, check_int
+from ._checks import check_images, check_int, check_labels, check_module
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -75,7 +75,7 @@ def equivariance_error(layer_fn: Fn, images: torch.Tensor, shift: tuple[int, int
         out_shift: the ``(dx, dy)`` applied to ``f(x)`` instead of ``shift / scale``, to
             test a shift that is not a multiple of ``scale`` against a candidate.
     """
-    images = check_images("images", images)
+    images = check_images("images", images, nonempty=True)
     dx, dy = shift
     scale = check_int("scale", scale)
     if out_shift is None:
@@ -100,7 +100,7 @@ def equivariance_error(layer_fn: Fn, images: torch.Tensor, shift: tuple[int, int
 @torch.no_grad()
 def invariance_error(fn: Fn, images: torch.Tensor, shift: tuple[int, int]) -> Error:
     """How far ``f(shift(x))`` is from ``f(x)``: ``images (N, C, H, W)``, any output shape."""
-    images = check_images("images", images)
+    images = check_images("images", images, nonempty=True)
     dx, dy = shift
     return _error(fn(shift_images(images, dx, dy)), fn(images))
 
@@ -112,7 +112,7 @@ def feature_similarity(fn: Fn, images: torch.Tensor, shift: tuple[int, int]) -> 
     1.0 means the shift left the features unchanged (invariance); ``images (N, C, H, W)``,
     ``fn`` any ``(N, ...) -> (N, ...)`` map.
     """
-    images = check_images("images", images)
+    images = check_images("images", images, nonempty=True)
     dx, dy = shift
     a, b = fn(shift_images(images, dx, dy)).flatten(1), fn(images).flatten(1)
     return float(F.cosine_similarity(a, b, dim=1, eps=1e-12).mean())
@@ -178,10 +178,9 @@ def shift_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
         transform: applied after shifting, before the model (e.g. padding to 32x32).
         direction: ``"x"`` (right), ``"y"`` (down) or ``"xy"`` (diagonal, both by ``s``).
     """
-    images = check_images("images", images)
-    if not isinstance(labels, torch.Tensor) or labels.shape != (len(images),):
-        raise ValueError(f"labels must be a tensor of shape ({len(images)},), got "
-                         f"{getattr(labels, 'shape', type(labels).__name__)}")
+    check_module("model", model)
+    images = check_images("images", images, nonempty=True)
+    labels = check_labels("labels", labels, len(images))
     max_shift = check_int("max_shift", max_shift, 0)
     if direction not in ("x", "y", "xy"):
         raise ValueError(f"direction must be 'x', 'y' or 'xy', got {direction!r}")

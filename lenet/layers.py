@@ -222,8 +222,9 @@ def map_loss(scores: torch.Tensor, target: torch.Tensor, j: float = 1.0) -> torc
     check_tensor("scores", scores)
     check_tensor("target", target)
     j = check_number("j", j)
-    if scores.dim() != 2 or scores.shape[1] < 1:
-        raise ValueError(f"scores must have shape (N, C) with C >= 1, got {tuple(scores.shape)}")
+    if scores.dim() != 2 or scores.shape[1] < 1 or scores.shape[0] < 1:
+        raise ValueError(f"scores must have shape (N, C) with N, C >= 1, got "
+                         f"{tuple(scores.shape)}")
     if target.dim() != 1 or len(target) != len(scores):
         raise ValueError(f"target must have shape ({len(scores)},) to match scores, "
                          f"got {tuple(target.shape)}")

@@ -14,6 +14,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ._checks import check_int, fail
 from .train import History
 
 
@@ -100,9 +101,30 @@ def plot_history(history: History | dict[str, History], title: str | None = None
     return fig
 
 
+def _classes(name: str, values, num_classes: int) -> np.ndarray:
+    """``values`` as a 1-D int array of classes in ``0..num_classes-1``."""
+    a = _array(values)
+    if a.ndim != 1:
+        fail(name, values, "must be a 1-D sequence of class indices")
+    if len(a) and not (np.issubdtype(a.dtype, np.integer) or a.dtype == bool):
+        fail(name, values, "must hold integer class indices (for scores, take .argmax(1))",
+             TypeError)
+    if len(a) and (a.min() < 0 or a.max() >= num_classes):
+        fail(name, values, f"must hold classes in 0..{num_classes - 1}, got values in "
+                           f"{a.min()}..{a.max()}")
+    return a.astype(np.int64)
+
+
 def confusion_matrix(predictions, labels, num_classes: int = 10) -> np.ndarray:
-    """``(num_classes, num_classes)`` counts: row = true class, column = predicted class."""
-    p, t = _array(predictions).astype(int), _array(labels).astype(int)
+    """``(num_classes, num_classes)`` counts: row = true class, column = predicted class.
+
+    ``predictions`` and ``labels``: 1-D integer classes in ``0..num_classes-1``, of one
+    length (tensors, arrays or lists)."""
+    num_classes = check_int("num_classes", num_classes)
+    p = _classes("predictions", predictions, num_classes)
+    t = _classes("labels", labels, num_classes)
+    if len(p) != len(t):
+        fail("predictions", predictions, f"must have one entry per label ({len(t)})")
     return np.bincount(t * num_classes + p, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 

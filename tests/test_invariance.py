@@ -127,3 +127,14 @@ def test_feature_similarity_is_torch_cosine_of_flattened_outputs():
         pool(shift_images(x, 1, 2)).flatten(1), pool(x).flatten(1)).mean()
     assert feature_similarity(pool, x, (1, 2)) == pytest.approx(float(ref), abs=1e-6)
     assert feature_similarity(pool, x, (0, 0)) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_empty_input_is_refused_instead_of_nan():
+    from lenet.invariance import shift_robustness
+    from lenet.layers import map_loss
+    from lenet.models import LeNet
+
+    with pytest.raises(ValueError, match="images"):
+        shift_robustness(LeNet(), torch.zeros(0, 1, 28, 28), torch.zeros(0, dtype=torch.long), 2)
+    with pytest.raises(ValueError, match="scores"):
+        map_loss(torch.zeros(0, 10), torch.zeros(0, dtype=torch.long))
