@@ -16,6 +16,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from ._checks import MAX_DRAW_SIZE
 from .arithmetic import _check_int, receptive_field_steps
 
 __all__ = ["centre_input_gradient", "plot_receptive_field", "receptive_field_mask",
@@ -31,6 +32,9 @@ def receptive_field_masks(layers: Iterable[object]) -> list[np.ndarray]:
     :func:`lenet.arithmetic.receptive_field`.
     """
     steps = receptive_field_steps(layers)
+    if steps and steps[-1].size > 4096:
+        raise ValueError(f"layers: a receptive field of {steps[-1].size} pixels; masks are "
+                         f"drawn up to 4096")
     reach = np.array([0])  # input offsets a unit reaches, along one axis
     jump = 1
     masks = []
@@ -66,6 +70,9 @@ def centre_input_gradient(model: torch.nn.Module, size: int, in_channels: int = 
     """
     size = _check_int("size", size)
     in_channels = _check_int("in_channels", in_channels)
+    if size > 1024 or in_channels > 64:
+        raise ValueError(f"size={size}, in_channels={in_channels}: must be <= 1024 and <= 64 "
+                         f"(a probe image for a receptive field)")
     x = torch.ones(1, in_channels, size, size, requires_grad=True)
     y = model(x)
     if y.ndim != 4:
@@ -86,6 +93,9 @@ def plot_receptive_field(layers: Iterable[object], cell: float = 0.16,
     steps = receptive_field_steps(layers)
     if not steps:
         raise ValueError("layers must contain at least one spatial layer (conv or pool)")
+    if steps[-1].size > MAX_DRAW_SIZE:
+        raise ValueError(f"layers: a receptive field of {steps[-1].size} pixels; at most "
+                         f"{MAX_DRAW_SIZE} are drawn")
     masks = receptive_field_masks(layers)
     n = steps[-1].size
     width = len(steps) * (n * cell + 0.4)

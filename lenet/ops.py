@@ -51,9 +51,19 @@ _AXES = ("height", "width")
 # ------------------------------------------------------------------------------- validation
 
 
+#: The largest kernel size, stride, padding or dilation the reference ops accept: they
+#: are for small teaching examples, and beyond this a padded copy or a window view would
+#: ask the allocator for gigabytes.
+MAX_PARAM = 1024
+
+
 def _pair(fn: str, name: str, value: object, minimum: int = 1) -> Pair:
     """``value`` (an int or a (height, width) pair) as two checked ints."""
     try:
+        for v in value if isinstance(value, (tuple, list)) else (value,):
+            if isinstance(v, int) and v > MAX_PARAM:
+                raise ValueError(f"{name}={v}: must be <= {MAX_PARAM} (the reference ops are "
+                                 f"for small examples)")
         if isinstance(value, (tuple, list)):
             if len(value) != 2:
                 raise ValueError(
