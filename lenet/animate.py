@@ -29,13 +29,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from ._checks import MAX_DRAW_SIZE, MAX_FRAMES
 from .arithmetic import (
     _check_int,
     conv_output_size,
     conv_transpose_output_size,
     effective_kernel_size,
 )
-from ._checks import MAX_DRAW_SIZE, MAX_FRAMES
 from .checkpoint import atomic_write
 from .diagrams import plot_receptive_field
 

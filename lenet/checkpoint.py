@@ -20,7 +20,6 @@ from torch import nn
 
 from ._checks import check_module, check_path
 
-
 #: The layout of the checkpoints :func:`lenet.train.fit` writes; a checkpoint of another
 #: version is refused with a clear error instead of being half-read.
 CHECKPOINT_FORMAT = 2
@@ -160,8 +159,9 @@ def check_resumable(state: dict[str, Any], settings: dict[str, Any],
                     path: str | os.PathLike) -> None:
     """Refuse to resume from ``state`` a run whose ``settings`` differ from the saved ones.
 
-    ``settings`` are those :func:`lenet.train.fit` records (see :data:`lenet.train.RESUME_MAY_CHANGE`
-    for the ones that may change). The error names every differing setting with both values.
+    ``settings`` are those :func:`lenet.train.fit` records (see
+    :data:`lenet.train.RESUME_MAY_CHANGE` for the ones that may change). The error
+    names every differing setting with both values.
     """
     if "epoch" not in state:
         raise CheckpointError(f"{path} holds weights only (save_weights), not a training "

@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cifar10 goes with the 3-channel models (cifar-net, cifar-net-deep)")
     t.add_argument("--data-root", help="data root (overrides $LENET_DATA)")
     t.add_argument("--epochs", type=int, default=5, help="passes over the training set")
-    t.add_argument("--lr", type=float, default=None, help="learning rate (default: 0.001 for adam, 0.1 for sgd)")
+    t.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default: 0.001 for adam, 0.1 for sgd)")
     t.add_argument("--batch-size", type=int, default=256, help="images per step")
     t.add_argument("--optimizer", choices=["sgd", "adam"], default="adam", help="the optimizer")
     t.add_argument("--schedule", choices=["constant", "onecycle"], default="constant",

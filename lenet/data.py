@@ -306,8 +306,9 @@ class _BatchUnpickler(pickle.Unpickler):
     bytes, str, ints and NumPy arrays. Any other global (``os.system``, ``eval``, ...)
     is refused before it is looked up, so a crafted file cannot run code."""
 
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype")}
+    ALLOWED = frozenset({("numpy.core.multiarray", "_reconstruct"),
+                         ("numpy._core.multiarray", "_reconstruct"),
+                         ("numpy", "ndarray"), ("numpy", "dtype")})
 
     def find_class(self, module: str, name: str):
         if (module, name) not in self.ALLOWED:
@@ -319,7 +320,7 @@ class _BatchUnpickler(pickle.Unpickler):
 def _safe_unpickle(data: bytes) -> dict:
     batch = _BatchUnpickler(io.BytesIO(data), encoding="bytes").load()
     if not isinstance(batch, dict):
-        raise ValueError(f"a batch is a dict, this is a {type(batch).__name__}")
+        raise TypeError(f"a batch is a dict, this is a {type(batch).__name__}")
     return batch
 
 

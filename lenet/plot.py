@@ -31,7 +31,8 @@ def show_images(images, titles: Sequence[str] | None = None, ncols: int = 8,
     n = len(x)
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(scale * ncols, scale * nrows + 0.3 * bool(titles)),
+    fig, axes = plt.subplots(nrows, ncols,
+                             figsize=(scale * ncols, scale * nrows + 0.3 * bool(titles)),
                              squeeze=False)
     vmax = np.abs(x).max() if symmetric else None
     for i, ax in enumerate(axes.flat):
@@ -125,7 +126,8 @@ def confusion_matrix(predictions, labels, num_classes: int = 10) -> np.ndarray:
     t = _classes("labels", labels, num_classes)
     if len(p) != len(t):
         fail("predictions", predictions, f"must have one entry per label ({len(t)})")
-    return np.bincount(t * num_classes + p, minlength=num_classes**2).reshape(num_classes, num_classes)
+    counts = np.bincount(t * num_classes + p, minlength=num_classes**2)
+    return counts.reshape(num_classes, num_classes)
 
 
 def plot_confusion(matrix: np.ndarray, classes: Sequence[str] | None = None,

@@ -345,14 +345,12 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         for hook in hooks:
             hook(order)
 
-        def first_step() -> None:
-            nonlocal first_step_s
-            if timings is not None and epoch == start:
-                first_step_s = _clock(dev, timings) - tick
-
+        marks: list[float] | None = [] if (timings is not None and epoch == start) else None
         loss_sum, correct = _train_epoch(step_model, opt, sched, x_train, y_train, order,
                                          batch_size, augment, transform, loss_fn, autocast,
-                                         bar, first_step)
+                                         bar, marks)
+        if marks:
+            first_step_s = marks[0] - tick
         if timings is not None:
             epoch_s.append(_clock(dev, timings) - tick)
             train_s += epoch_s[-1]
@@ -381,10 +379,11 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
 def _train_epoch(step_model: nn.Module, opt, sched, x_train: torch.Tensor,
                  y_train: torch.Tensor, order: torch.Tensor, batch_size: int,
                  augment: Transform | None, transform: Transform | None, loss_fn: LossFn,
-                 autocast: bool, bar: _Progress, first_step: Callable[[], None]
+                 autocast: bool, bar: _Progress, first_step: list[float] | None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """One pass over ``x_train`` in the order ``order``; returns the summed loss and the
-    number of correct predictions (device scalars: no sync per step)."""
+    number of correct predictions (device scalars: no sync per step). With a list as
+    ``first_step``, the clock after the first step is appended to it."""
     dev = x_train.device
     loss_sum = torch.zeros((), device=dev)
     correct = torch.zeros((), device=dev, dtype=torch.long)
@@ -405,8 +404,8 @@ def _train_epoch(step_model: nn.Module, opt, sched, x_train: torch.Tensor,
             sched.step()
         loss_sum += loss.detach().float() * len(y)
         correct += (scores.argmax(1) == y).sum()
-        if i == 0:
-            first_step()
+        if i == 0 and first_step is not None:
+            first_step.append(_clock(dev, {}))
         bar.batch(len(y))
     return loss_sum, correct
 
@@ -529,7 +528,8 @@ def _scheduler(opt, name: str, lr: float, epochs: int, steps: int):
     if name == "constant":
         return None
     if name == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=epochs, steps_per_epoch=steps)
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=epochs,
+                                                   steps_per_epoch=steps)
     raise ValueError(f"schedule must be 'constant' or 'onecycle', got {name!r}")
 
 

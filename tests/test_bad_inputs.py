@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from lenet import arithmetic, convert, data, invariance, layers, models, ops, paper, plot, sdlm
-from lenet.summary import summary
 from lenet import train as train_mod
 from lenet.checkpoint import load_checkpoint, save_checkpoint
+from lenet.summary import summary
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -72,7 +72,9 @@ def test_max_pool_is_equivariant_only_for_shifts_by_the_stride():
 def test_invariance_error_is_zero_for_a_global_sum_and_zero_shift():
     x = torch.zeros(1, 1, 8, 8)
     x[..., 2:4, 2:4] = 1
-    total = lambda t: t.sum(dim=(2, 3))
+    def total(t):
+        return t.sum(dim=(2, 3))
+
     assert invariance_error(total, x, (3, 1)).max == 0
     assert invariance_error(lambda t: t, torch.rand(2, 1, 5, 5), (0, 0)).max == 0
     assert invariance_error(lambda t: t, x, (1, 0)).max == 1

@@ -40,8 +40,9 @@ def test_schedule_cuts_or_extends_and_scales(epochs, scale):
     assert all(a >= b for a, b in itertools.pairwise(rates))  # never increases
 
 
-@pytest.mark.parametrize("kwargs, error", [({"epochs": 0}, ValueError), ({"epochs": 2.5}, TypeError),
-                                           ({"scale": 0.0}, ValueError), ({"scale": "x"}, TypeError)])
+@pytest.mark.parametrize("kwargs, error", [
+    ({"epochs": 0}, ValueError), ({"epochs": 2.5}, TypeError),
+    ({"scale": 0.0}, ValueError), ({"scale": "x"}, TypeError)])
 def test_schedule_refuses_bad_arguments(kwargs, error):
     with pytest.raises(error):
         paper_schedule(**kwargs)

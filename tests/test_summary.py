@@ -232,7 +232,8 @@ def _brute_force_connections(conv: nn.Conv2d, size: int) -> int:
     nn.init.ones_(probe.weight)
     x = torch.ones(1, conv.in_channels, size, size, requires_grad=True)
     probe(x).sum().backward()
-    bias = conv.out_channels * probe(x).shape[-1] * probe(x).shape[-2] if conv.bias is not None else 0
+    out = probe(x)
+    bias = conv.out_channels * out.shape[-1] * out.shape[-2] if conv.bias is not None else 0
     return int(x.grad.sum()) + bias
 
 
