@@ -93,8 +93,8 @@ class RandomAffine:
     that come from outside the image are background (0). With ``p < 1`` each image is
     distorted with probability ``p`` and otherwise passed through unchanged, so a pass over
     the data mixes originals and distortions as the paper's training set did. The random
-    numbers come from a CPU generator seeded with ``seed``, so the distortions are the same on every device;
-    :meth:`state` / :meth:`set_state` save and restore it.
+    numbers come from a CPU generator seeded with ``seed``, so the distortions are the same
+    on every device; :meth:`state` / :meth:`set_state` save and restore it.
 
     Shape: ``(N, C, H, W)`` -> ``(N, C, H, W)``.
     """
