@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_images, check_int, check_labels, check_module
+from .augment import random_shift  # noqa: F401 -- moved to lenet.augment; old import path
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -116,39 +117,6 @@ def feature_similarity(fn: Fn, images: torch.Tensor, shift: tuple[int, int]) -> 
     dx, dy = shift
     a, b = fn(shift_images(images, dx, dy)).flatten(1), fn(images).flatten(1)
     return float(F.cosine_similarity(a, b, dim=1, eps=1e-12).mean())
-
-
-def random_shift(max_shift: int, generator: torch.Generator | None = None,
-                 fill: float = 0.0) -> Fn:
-    """An augmentation: shift each image of a batch by its own random ``(dx, dy)``.
-
-    ``dx`` and ``dy`` are uniform integers in ``[-max_shift, max_shift]`` drawn from
-    ``generator`` (a fresh one seeded 0 if None), so a run is reproducible from its seed.
-    Returned callable: ``(N, C, H, W) -> (N, C, H, W)``.
-    """
-    max_shift = check_int("max_shift", max_shift, 0)
-    gen = generator if generator is not None else torch.Generator().manual_seed(0)
-
-    def augment(images: torch.Tensor) -> torch.Tensor:
-        images = check_images("images", images)
-        if max_shift == 0:
-            return images
-        n, _, h, w = images.shape
-        if max_shift >= min(h, w):
-            raise ValueError(f"max_shift must be < {min(h, w)} for {h}x{w} images, "
-                             f"got {max_shift}")
-        d = torch.randint(-max_shift, max_shift + 1, (n, 2), generator=gen,
-                          device=gen.device).to(images.device)
-        # translating by (dx, dy) = sampling pixel (i - dy, j - dx); out of frame -> fill
-        rows = torch.arange(h, device=images.device)[None, :] - d[:, 1:2]   # (N, H)
-        cols = torch.arange(w, device=images.device)[None, :] - d[:, 0:1]   # (N, W)
-        valid = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]
-        r = rows.clamp(0, h - 1)[:, None, :, None].expand(n, images.shape[1], h, w)
-        c = cols.clamp(0, w - 1)[:, None, None, :].expand(n, images.shape[1], h, w)
-        picked = images.gather(2, r).gather(3, c)
-        return torch.where(valid[:, None], picked, torch.full_like(picked, float(fill)))
-
-    return augment
 
 
 @dataclass

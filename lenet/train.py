@@ -239,7 +239,7 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
             at epoch 1; a file written with other settings is refused (:class:`CheckpointError`
             naming each differing setting; :data:`RESUME_MAY_CHANGE` lists what may change).
             The checkpoint also holds the global torch RNG state and, for an ``augment``
-            with ``state()``/``set_state()`` (such as :class:`lenet.paper.RandomAffine`),
+            with ``state()``/``set_state()`` (such as :class:`lenet.augment.RandomAffine`),
             its state, so a random augment resumes exactly.
         overwrite: without ``resume``, an existing ``checkpoint`` is refused unless this
             is True (a fresh run would silently replace it).

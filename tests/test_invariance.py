@@ -4,11 +4,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from lenet.augment import random_shift
 from lenet.invariance import (
     equivariance_error,
     feature_similarity,
     invariance_error,
-    random_shift,
     shift_images,
     shift_robustness,
 )

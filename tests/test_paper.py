@@ -9,12 +9,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lenet.augment import RandomAffine
 from lenet.data import lenet5_input
 from lenet.models import LeNet5
 from lenet.paper import (
     PAPER_RECIPE,
     REPRODUCE,
-    RandomAffine,
     Recipe,
     load_results,
     paper_schedule,

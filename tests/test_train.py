@@ -215,7 +215,7 @@ def test_history_round_trips_through_a_dict():
 
 
 def test_resume_with_a_random_affine_augment_matches_an_uninterrupted_run(tmp_path):
-    from lenet.paper import RandomAffine
+    from lenet.augment import RandomAffine
 
     x, y = _data(n=96)
 
@@ -376,3 +376,28 @@ def test_a_killed_writes_temporary_file_is_removed_by_the_next_write(tmp_path):
     stale.write_bytes(b"half")
     _fit(_data(n=16), checkpoint=path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.pt"]
+
+
+@pytest.mark.parametrize("make", ["affine", "shift"])
+def test_every_augment_resumes_exactly_through_its_state(tmp_path, make):
+    """RandomAffine and RandomShift share one protocol: state() / set_state()."""
+    from lenet.augment import RandomAffine, random_shift
+
+    x, y = _data(n=64)
+
+    def run(epochs: int, resume: bool):
+        seed_everything(0)
+        model = LeNet()
+        augment = RandomAffine(seed=1) if make == "affine" else random_shift(
+            3, torch.Generator().manual_seed(1))
+        history = fit(model, (x, y), epochs=epochs, lr=0.1, batch_size=32, progress=False,
+                      device="cpu", augment=augment, checkpoint=tmp_path / "run.pt",
+                      resume=resume, overwrite=not resume)
+        return history, model.state_dict()
+
+    full, full_state = run(2, resume=False)
+    run(1, resume=False)
+    resumed, resumed_state = run(2, resume=True)
+    assert resumed == full
+    for key, value in full_state.items():
+        assert torch.equal(value, resumed_state[key])
