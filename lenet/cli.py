@@ -19,9 +19,9 @@ from tqdm.std import tqdm
 from . import __version__
 from .checkpoint import CheckpointError, apply_checkpoint, atomic_save_json, read_checkpoint
 from .data import DATASETS, CorruptDataError, DataUnavailableError, data_root, load_dataset
-from .models import MODELS, get_model
+from .models import MODELS, default_recipe, get_model
 from .summary import summary
-from .train import History, default_recipe, evaluate, fast_path, fit, predict, seed_everything
+from .train import History, evaluate, fast_path, fit, predict, seed_everything
 
 TRAIN_EXAMPLE = """example:
   python -m lenet train --model lenet-modern --epochs 2 --limit 10000 --checkpoint run.pt

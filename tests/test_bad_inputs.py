@@ -73,8 +73,8 @@ CASES = [
     ("load-download", lambda: data.load_dataset("mnist", download="no"), TypeError, "download"),
     ("load-root", lambda: data.load_dataset("mnist", root=3), TypeError, "root"),
     ("load-root-empty", lambda: data.data_root(""), ValueError, "root"),
-    ("lenet5-input-255", lambda: data.lenet5_input(X * 255), ValueError, "images"),
-    ("lenet5-input-shape", lambda: data.lenet5_input(torch.rand(1, 1, 32, 32)), ValueError,
+    ("lenet5-input-255", lambda: models.lenet5_input(X * 255), ValueError, "images"),
+    ("lenet5-input-shape", lambda: models.lenet5_input(torch.rand(1, 1, 32, 32)), ValueError,
      "images"),
     # analysis
     ("summary-size", lambda: summary(models.LeNet(), (1, 0, 28)), ValueError,

@@ -17,12 +17,12 @@ from lenet.data import (
     DataUnavailableError,
     data_root,
     embedded_mnist,
-    lenet5_input,
     load_cifar10,
     load_dataset,
     load_fashion_mnist,
     load_mnist,
 )
+from lenet.models import lenet5_input
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # fast and exact on a busy CPU
 

@@ -10,8 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lenet.augment import RandomAffine
-from lenet.data import lenet5_input
-from lenet.models import LeNet5
+from lenet.models import LeNet5, lenet5_input
 from lenet.paper import (
     PAPER_RECIPE,
     REPRODUCE,

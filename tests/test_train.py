@@ -10,12 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lenet.data import lenet5_input
 from lenet.layers import map_loss
-from lenet.models import LeNet, LeNet5
+from lenet.models import LeNet, LeNet5, default_recipe, lenet5_input
 from lenet.train import (
     History,
-    default_recipe,
     evaluate,
     fast_path,
     fit,
