@@ -37,7 +37,7 @@ from .arithmetic import (
     effective_kernel_size,
 )
 from .checkpoint import atomic_write
-from .diagrams import plot_receptive_field
+from .plot import plot_receptive_field  # re-exported: the chapters draw both from here
 
 __all__ = [
     "ConvFrame",

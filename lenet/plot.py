@@ -1,4 +1,5 @@
-"""Matplotlib figures the chapters share: images, feature maps, kernels, curves, tables.
+"""Matplotlib figures the chapters share: images, feature maps, kernels, curves, tables,
+receptive fields.
 
 Every function draws on a new figure (or the ``ax`` given) and returns the figure, so a
 notebook cell can end with ``plt.show()`` and produce no text repr.
@@ -6,15 +7,18 @@ notebook cell can end with ``plt.show()`` and produce no text repr.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
-from ._checks import check_int, fail
+from ._checks import MAX_DRAW_SIZE, check_int, fail
+from .arithmetic import receptive_field_steps
+from .receptive_field import receptive_field_masks
 from .train import History
 
 
@@ -171,5 +175,47 @@ def plot_connection_table(table: Sequence[Sequence[int]], in_channels: int,
     ax.tick_params(which="minor", length=0)
     ax.set_xlabel(out_label)
     ax.set_ylabel(in_label)
+    fig.tight_layout()
+    return fig
+
+
+def plot_receptive_field(layers: Iterable[object], cell: float = 0.16,
+                         seen: str = "#74c476", dot: str = "#cb181d") -> Figure:
+    """One panel per layer: the receptive field of one unit after that layer, shaded, on the
+    final receptive field's grid; dots mark that layer's kernel taps (each tap is the
+    centre of a unit of the previous layer). Holes (gridding) stay white.
+
+    ``layers`` as :func:`lenet.arithmetic.receptive_field`; ``cell`` is a pixel's size in
+    inches. The 3x3 stack with dilations 1, 2, 4 gives 3x3, 7x7 and 15x15.
+    """
+    steps = receptive_field_steps(layers)
+    if not steps:
+        raise ValueError("layers must contain at least one spatial layer (conv or pool)")
+    if steps[-1].size > MAX_DRAW_SIZE:
+        raise ValueError(f"layers: a receptive field of {steps[-1].size} pixels; at most "
+                         f"{MAX_DRAW_SIZE} are drawn")
+    masks = receptive_field_masks(layers)
+    n = steps[-1].size
+    width = len(steps) * (n * cell + 0.4)
+    fig, axes = plt.subplots(1, len(steps), figsize=(width, n * cell + 1.0), squeeze=False)
+    previous_size, jump = 1, 1
+    for ax, step, mask in zip(axes[0], steps, masks):
+        start = (n - step.size) // 2
+        ax.add_patch(Rectangle((0, 0), n, n, facecolor="white", edgecolor="#bdbdbd"))
+        for r, c in zip(*np.nonzero(mask)):
+            ax.add_patch(Rectangle((start + c, start + r), 1, 1, facecolor=seen,
+                                   edgecolor="white", linewidth=0.3))
+        centre = start + (previous_size - 1) / 2 + 0.5
+        taps = centre + np.arange(step.layer.kernel_size) * step.layer.dilation * jump
+        xx, yy = np.meshgrid(taps, taps)
+        ax.plot(xx.ravel(), yy.ravel(), "o", color=dot, markersize=3)
+        layer = step.layer
+        ax.set_title(f"k={layer.kernel_size}, s={layer.stride}, d={layer.dilation}\n"
+                     f"RF {step.size}x{step.size}", fontsize=9)
+        ax.set_xlim(-0.2, n + 0.2)
+        ax.set_ylim(n + 0.2, -0.2)
+        ax.set_aspect("equal")
+        ax.axis("off")
+        previous_size, jump = step.size, step.jump
     fig.tight_layout()
     return fig

@@ -15,9 +15,9 @@ from lenet.animate import (
     save_conv_animation,
 )
 from lenet.arithmetic import conv_output_size, conv_transpose_output_size
-from lenet.diagrams import (
+from lenet.plot import plot_receptive_field
+from lenet.receptive_field import (
     centre_input_gradient,
-    plot_receptive_field,
     receptive_field_mask,
     receptive_field_masks,
 )
@@ -195,8 +195,9 @@ def test_sizes_beyond_the_stated_limits_are_refused_at_once(tmp_path):
     import time
 
     from lenet.animate import conv_frames, save_conv_animation
-    from lenet.diagrams import centre_input_gradient, plot_receptive_field
     from lenet.ops import conv2d
+    from lenet.plot import plot_receptive_field
+    from lenet.receptive_field import centre_input_gradient
 
     start = time.perf_counter()
     with pytest.raises(ValueError, match="size"):

@@ -259,8 +259,8 @@ def test_softmax_joins_every_input_to_every_output_along_its_dim():
 
 def test_whole_models_are_refused_by_the_receptive_field():
     from lenet.arithmetic import receptive_field
-    from lenet.diagrams import receptive_field_mask
     from lenet.models import LeNetModern
+    from lenet.receptive_field import receptive_field_mask
 
     for fn in (receptive_field, receptive_field_mask):
         with pytest.raises(TypeError, match="LeNetModern"):
