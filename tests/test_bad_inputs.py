@@ -114,6 +114,12 @@ CASES = [
      "input_shape"),
     ("convert-linear", lambda: convert.linear_to_conv(nn.Conv2d(1, 1, 1), (1, 2, 2)),
      TypeError, "linear"),
+    ("convert-too-small", lambda: convert.conv_output_shape(nn.Conv2d(1, 1, 5), (1, 2, 2)),
+     ValueError, "input_shape"),
+    ("convert-huge", lambda: convert.conv_to_linear(nn.Conv2d(1, 1, 3), (1, 1000, 1000)),
+     ValueError, "input_shape"),
+    ("convert-not-conv", lambda: convert.conv_output_shape(nn.Linear(1, 1), (1, 2, 2)),
+     TypeError, "conv"),
     # reference ops and arithmetic
     ("ops-stride-0", lambda: ops.conv2d(np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 3, 3)),
                                         stride=0), ValueError, "stride"),
