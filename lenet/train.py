@@ -317,18 +317,7 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
                              batch_size, epochs, seed, y_train, loss_fn, transform, augment,
                              param_dtype, settings)
     if resume and checkpoint is not None:
-        if checkpoint.exists():
-            state = read_checkpoint(checkpoint)
-            check_resumable(state, recorded, checkpoint)
-            apply_checkpoint(state, model, opt, sched, checkpoint)
-            history, start = History(**state["history"]), state["epoch"]
-            gen.set_state(state["generator"])
-            torch.set_rng_state(state["torch_rng"])  # what a random augment draws from
-            if "augment_state" in state and hasattr(augment, "set_state"):
-                augment.set_state(state["augment_state"])
-            print(f"resumed from epoch {start} ({checkpoint.name})", file=sys.stderr)
-        else:
-            print(f"no checkpoint at {checkpoint} yet: starting from epoch 1", file=sys.stderr)
+        history, start = _resume(checkpoint, recorded, model, opt, sched, gen, augment)
     # Hooks run before each epoch; SDLM re-estimates its curvature there.
     hooks: list[Callable[[torch.Tensor], None]] = []
     if isinstance(opt, SDLM):
@@ -375,6 +364,25 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         timings.update(first_step_s=first_step_s, train_s=train_s, images=float(images),
                        epoch_s=epoch_s)
     return history
+
+
+def _resume(checkpoint: Path, recorded: dict, model: nn.Module, opt, sched,
+            gen: torch.Generator, augment: Transform | None) -> tuple[History, int]:
+    """Restore a run from ``checkpoint`` (refused if its settings differ from ``recorded``);
+    return its history and the number of epochs done. A missing file is announced and
+    the run starts at epoch 1."""
+    if not checkpoint.exists():
+        print(f"no checkpoint at {checkpoint} yet: starting from epoch 1", file=sys.stderr)
+        return History(), 0
+    state = read_checkpoint(checkpoint)
+    check_resumable(state, recorded, checkpoint)
+    apply_checkpoint(state, model, opt, sched, checkpoint)
+    gen.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])  # what a random augment draws from
+    if "augment_state" in state and hasattr(augment, "set_state"):
+        augment.set_state(state["augment_state"])
+    print(f"resumed from epoch {state['epoch']} ({checkpoint.name})", file=sys.stderr)
+    return History(**state["history"]), state["epoch"]
 
 
 def _train_epoch(step_model: nn.Module, opt, sched, x_train: torch.Tensor,
