@@ -19,7 +19,8 @@ from math import ceil, floor, prod
 import torch
 from torch import nn
 
-from .layers import RBFOutput, ScaledTanh, SparseConv2d, Subsampling, check_module
+from ._checks import check_module, fail
+from .layers import RBFOutput, ScaledTanh, SparseConv2d, Subsampling
 
 #: Layers that map each unit to one unit: one connection per output unit.
 ELEMENTWISE = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU,
@@ -141,15 +142,14 @@ def summary(model: nn.Module, input_size: Sequence[int]) -> Summary:
 
 def _check_size(input_size: object) -> tuple[int, ...]:
     """``input_size`` as ``(N, ...)``: a sequence of 2 or more positive ints (3 gets N = 1)."""
-    allowed = "a sequence of positive ints such as (N, C, H, W) or (C, H, W)"
+    allowed = "must be a sequence of positive ints such as (N, C, H, W) or (C, H, W)"
     if isinstance(input_size, (str, bytes, torch.Tensor)) or not isinstance(input_size, Sequence):
-        raise TypeError(f"input_size must be {allowed}, got {type(input_size).__name__} "
-                        f"{input_size!r}")
+        fail("input_size", input_size, allowed, TypeError)
     if any(isinstance(s, bool) or not hasattr(s, "__index__") for s in input_size):
-        raise TypeError(f"input_size must be {allowed}, got {tuple(input_size)!r}")
+        fail("input_size", tuple(input_size), allowed, TypeError)
     size = tuple(operator.index(s) for s in input_size)
     if len(size) < 2 or any(s < 1 for s in size):
-        raise ValueError(f"input_size must be {allowed}, got {size}")
+        fail("input_size", size, allowed)
     return (1, *size) if len(size) == 3 else size
 
 
