@@ -345,3 +345,29 @@ def test_lenet5_input_refuses_0_255_images():
     with pytest.raises(TypeError, match="images"):
         lenet5_input(torch.zeros(1, 1, 28, 28, dtype=torch.uint8))
     assert lenet5_input(torch.ones(1, 1, 28, 28)).max().item() == pytest.approx(1.175)
+
+
+def test_missing_data_is_downloaded_by_default_both_splits(tmp_path, monkeypatch):
+    import torchvision
+
+    calls = []
+
+    class FakeFashion:
+        def __init__(self, root, train, download):
+            calls.append((train, download))
+            raise OSError("no network (simulated)")
+
+    monkeypatch.delenv("LENET_OFFLINE", raising=False)
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", FakeFashion)
+    with pytest.raises(DataUnavailableError, match="simulated"):
+        load_fashion_mnist("train", tmp_path)  # download=True is the default
+    assert calls == [(True, True)]
+
+    class Recorder(FakeFashion):
+        def __init__(self, root, train, download):
+            calls.append((train, download))
+
+    calls.clear()
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", Recorder)
+    assert lenet.data._download("fashion-mnist", tmp_path) == ""
+    assert calls == [(True, True), (False, True)]  # the train and the test split
