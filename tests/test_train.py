@@ -399,3 +399,21 @@ def test_every_augment_resumes_exactly_through_its_state(tmp_path, make):
     assert resumed == full
     for key, value in full_state.items():
         assert torch.equal(value, resumed_state[key])
+
+
+def test_progress_shows_speed_on_a_terminal_and_no_timings_elsewhere(monkeypatch):
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for stream, wanted, unwanted in ((Terminal(), ("img/s", "epoch 2/2"), ()),
+                                     (io.StringIO(), ("2/2 epochs", "train acc"),
+                                      ("img/s", "it/s", "<"))):
+        monkeypatch.setattr(sys, "stderr", stream)
+        _fit(_data(n=64), epochs=2, batch_size=16, progress=True)
+        out = stream.getvalue()
+        assert all(w in out for w in wanted), out
+        assert not any(u in out for u in unwanted), out
