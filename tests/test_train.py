@@ -417,3 +417,7 @@ def test_progress_shows_speed_on_a_terminal_and_no_timings_elsewhere(monkeypatch
         out = stream.getvalue()
         assert all(w in out for w in wanted), out
         assert not any(u in out for u in unwanted), out
+    quiet = Terminal()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    _fit(_data(n=64), epochs=2, batch_size=16, progress=False)
+    assert quiet.getvalue() == ""
