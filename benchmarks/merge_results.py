@@ -1,27 +1,32 @@
-"""Merge the ``runs`` of several ``reproduce_paper`` result files into
-``results/paper_results.json`` (for runs made in parallel, each with its own ``--out``).
+"""Merge the ``runs`` of several ``reproduce_paper`` result files into one of the package's
+result files (for runs made on another machine, each with its own ``--out``).
 
-    python -m benchmarks.merge_results /tmp/a.json /tmp/b.json
+    python -m benchmarks.merge_results /tmp/a.json /tmp/b.json            # paper_results.json
+    python -m benchmarks.merge_results --into paper_validation /tmp/v.json
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
-from lenet.checkpoint import atomic_save_json
+from lenet.paper import RESULT_KINDS
 
-from .reproduce_paper import RESULTS
+from .reproduce_paper import RESULTS_DIR, update
 
 
 def main(argv: list[str] | None = None) -> None:
-    paths = [Path(p) for p in (sys.argv[1:] if argv is None else argv)]
-    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": {}}
-    for path in paths:
-        data["runs"].update(json.loads(path.read_text())["runs"])
-    atomic_save_json(data, RESULTS)
-    print(f"{RESULTS.name}: {sorted(data['runs'])}")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--into", choices=RESULT_KINDS, default="paper_results",
+                        help="which file of lenet/results/ receives the runs")
+    args = parser.parse_args(argv)
+    out = RESULTS_DIR / f"{args.into}.json"
+    for path in args.files:
+        for key, record in json.loads(path.read_text())["runs"].items():
+            update(out, key, record)
+    print(f"{out.name}: {sorted(json.loads(out.read_text())['runs'])}")
 
 
 if __name__ == "__main__":

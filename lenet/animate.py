@@ -23,11 +23,11 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.animation import PillowWriter
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from PIL import Image
 
 from ._checks import MAX_DRAW_SIZE, MAX_FRAMES
 from .arithmetic import (
@@ -229,7 +229,7 @@ class _Drawing:
         self.base = {cell: patch.get_facecolor() for cell, patch in self.inputs.items()}
         self.outputs = {(r, c): self._cell(ax_out, r, c, facecolor=OUTPUT_CYAN, linestyle="-")
                         for r in range(g.output_size) for c in range(g.output_size)}
-        self.span = Rectangle((0, 0), 1, 1, fill=False, edgecolor=KERNEL_BLUE, linewidth=2)
+        self.span = Rectangle((0, 0), 1, 1, fill=False, edgecolor=KERNEL_BLUE, linewidth=3)
         ax_in.add_patch(self.span)
         zeros_inside = g.transposed and g.stride > 1
         for ax, n, label in ((ax_in, g.grid_size, "input (zero-inserted)" if zeros_inside
@@ -239,14 +239,17 @@ class _Drawing:
             ax.set_ylim(max(n, 2) + 0.1, -0.1)
             ax.set_aspect("equal")
             ax.axis("off")
-            ax.set_title(label, fontsize=9)
-        fig.suptitle(_title(g), fontsize=10)
-        fig.subplots_adjust(left=0.03, right=0.97, bottom=0.03, top=0.8, wspace=0.15)
+            ax.set_title(label, fontsize=LABEL_PT)
+        fig.suptitle(_title(g), fontsize=TITLE_PT)
+        width, height = fig.get_size_inches()
+        fig.subplots_adjust(left=_SIDE_IN / width, right=1 - _SIDE_IN / width,
+                            bottom=_BOTTOM_IN / height, top=1 - _TOP_IN / height,
+                            wspace=0.15)
         self.current: ConvFrame | None = None
 
     @staticmethod
     def _cell(ax: Axes, r: int, c: int, facecolor: str, linestyle: str) -> Rectangle:
-        patch = Rectangle((c, r), 1, 1, facecolor=facecolor, edgecolor=EDGE, linewidth=0.8,
+        patch = Rectangle((c, r), 1, 1, facecolor=facecolor, edgecolor=EDGE, linewidth=1.2,
                           linestyle=linestyle)
         ax.add_patch(patch)
         return patch
@@ -265,10 +268,22 @@ class _Drawing:
         self.current = frame
 
 
+# Sizes in inches and points. At GIF_DPI a cell is 50 px and the labels are 19-22 px tall,
+# so a 12-cell animation is about 700 px wide: the width of a book page's text column,
+# readable without zooming.
+CELL_IN = 0.5
+GIF_DPI = 100
+TITLE_PT = 16
+LABEL_PT = 14
+_TOP_IN, _BOTTOM_IN, _SIDE_IN = 1.0, 0.1, 0.3
+
+
 def _figsize(g: ConvGeometry) -> tuple[float, float]:
     cells = g.grid_size + max(g.output_size, 2)
-    side = 0.32 * max(g.grid_size, g.output_size)
-    return 0.32 * cells + 0.6, side + 0.75
+    grid_width = CELL_IN * (cells + 0.6) + 2 * _SIDE_IN
+    title_width = 0.0085 * TITLE_PT * len(_title(g)) + 2 * _SIDE_IN  # ~0.55 em per char
+    side = CELL_IN * max(g.grid_size, g.output_size, 2)
+    return max(grid_width, title_width), side + _TOP_IN + _BOTTOM_IN
 
 
 def plot_conv_arithmetic(size: int, kernel_size: int, stride: int = 1, padding: int = 0,
@@ -298,7 +313,8 @@ def save_conv_animation(path: str | os.PathLike, size: int, kernel_size: int, st
                         output_padding: int = 0, fps: int = 2) -> Path:
     """Render every kernel position as a looping GIF at ``path``; returns the path.
 
-    One frame per output pixel (keep sizes small: ``output_size**2`` frames at 64 dpi).
+    One frame per output pixel (keep sizes small: ``output_size**2`` frames at
+    ``GIF_DPI``; a cell is ``CELL_IN`` inches, so a 12-cell figure is about 700 px wide).
     The file is written to a temporary name in the same folder and moved into place, so a
     reader never sees half a GIF; the same arguments give the same bytes.
     Arguments as :func:`conv_geometry`.
@@ -314,17 +330,22 @@ def save_conv_animation(path: str | os.PathLike, size: int, kernel_size: int, st
                          f"(one per output pixel): use a smaller size")
     frames = conv_frames(size, kernel_size, stride, padding, dilation, transposed,
                          output_padding)
-    fig = Figure(figsize=_figsize(g))
-    FigureCanvasAgg(fig)  # no pyplot: nothing is shown and nothing leaks
+    fig = Figure(figsize=_figsize(g), dpi=GIF_DPI)
+    canvas = FigureCanvasAgg(fig)  # no pyplot: nothing is shown and nothing leaks
     drawing = _Drawing(fig, g)
+    images = []
+    for frame in frames:
+        drawing.show(frame)
+        canvas.draw()
+        rgb = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba())
+        # A few flat colours plus antialiased edges: a fast octree palette, no dithering
+        # (several times faster than matplotlib's PillowWriter, and smaller files).
+        images.append(rgb.convert("RGB").quantize(
+            colors=64, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE))
 
     def write(tmp: Path) -> None:
-        writer = PillowWriter(fps=fps)
-        writer.setup(fig, str(tmp), dpi=64)
-        for frame in frames:
-            drawing.show(frame)
-            writer.grab_frame()
-        writer.finish()
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                       duration=1000 // fps, loop=0)
 
     atomic_write(path, write)
     return path

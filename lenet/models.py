@@ -210,8 +210,12 @@ class CifarNet(_Classifier):
 
 
 class CifarNetDeep(_Classifier):
-    """Three 5x5 'same' convolutions (32, 32, 64 maps), each halved by max pooling,
-    then ``Linear(1024, 64) -> Linear(64, 10)``: the CIFAR-10 example of the source notes.
+    """Three 5x5 'same' convolutions (32, 32, 64 maps), each followed by ReLU and halved by
+    max pooling, then ``Linear(1024, 64) -> ReLU -> Linear(64, 10)``: a deeper CIFAR-10
+    network in the style of the PyTorch tutorial's.
+
+    The ReLUs matter: without them the whole network is one affine map, and the two
+    ``Linear`` layers collapse into a single ``Linear(1024, 10)`` (chapter 7 shows it).
 
     Shape: ``(N, 3, 32, 32) -> (N, 10)`` logits.
     """
@@ -222,12 +226,12 @@ class CifarNetDeep(_Classifier):
         super().__init__()
         check_int("num_classes", num_classes)
         self.features = nn.Sequential(
-            nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(2),
-            nn.Conv2d(32, 32, 5, padding=2), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 5, padding=2), nn.MaxPool2d(2),
+            nn.Conv2d(3, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
         )
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(64 * 4 * 4, 64), nn.Linear(64, num_classes),
+            nn.Flatten(), nn.Linear(64 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, num_classes),
         )
 
 

@@ -455,3 +455,44 @@ def avg_pool2d_backward(grad_out: np.ndarray, x_shape: Sequence[int], kernel_siz
     (ph, pw) = padding
     full = _scatter(cols, (n, c, h + 2 * ph, w + 2 * pw), stride, (1, 1))
     return np.ascontiguousarray(full[:, :, ph:ph + h, pw:pw + w])
+
+
+# ---------------------------------------------------------------- the weight gradient
+
+
+def conv2d_weight_grad(x: np.ndarray, grad_out: np.ndarray, kernel_size: IntPair,
+                       stride: IntPair = 1, padding: IntPair = 0, dilation: IntPair = 1
+                       ) -> np.ndarray:
+    """``dL/dW`` of :func:`conv2d`, computed as a cross-correlation of ``x`` with ``grad_out``.
+
+    The forward pass reads ``out[n, k, oh, ow] = sum_{c,i,j} xp[n, c, oh*s + i*d,
+    ow*s + j*d] * W[k, c, i, j]`` (``xp`` is ``x`` zero-padded), so
+
+        dW[k, c, i, j] = sum_{n, oh, ow} xp[n, c, i*d + oh*s, j*d + ow*s] * g[n, k, oh, ow]
+
+    which is :func:`conv2d` itself with the roles swapped: the padded input (channels as
+    the batch, the batch as channels) is the image, ``grad_out`` is the kernel, and stride
+    and dilation trade places. The correlation can give a few rows/columns more than
+    ``kernel_size`` when the stride leaves input rows unread; they are cut off.
+    Equals the ``grad_weight`` of :func:`conv2d_backward` (which uses im2col).
+    Shapes: x ``(N, C, H, W)``, grad_out ``(N, K, H', W')`` -> ``(K, C, kh, kw)``.
+    """
+    fn = "conv2d_weight_grad"
+    x = _input(fn, x)
+    kernel = _pair(fn, "kernel_size", kernel_size)
+    stride = _pair(fn, "stride", stride)
+    padding = _pair(fn, "padding", padding, minimum=0)
+    dilation = _pair(fn, "dilation", dilation)
+    ho, wo = _conv_out(fn, x.shape[2:], kernel, stride, padding, dilation)
+    g = _array(fn, "grad_out", grad_out, "(N, K, H', W')", x.dtype)
+    if g.shape[0] != x.shape[0] or g.shape[2:] != (ho, wo):
+        raise ValueError(
+            f"{fn}: grad_out must have shape (N, K, H', W') = ({x.shape[0]}, K, {ho}, {wo}) "
+            f"for x.shape={x.shape} and this geometry, got {g.shape}")
+    # (C, N, Hp, Wp) correlated with (K, N, H', W'): stride d, dilation s -> (C, K, >=kh, >=kw)
+    corr = conv2d(_pad(x, padding).transpose(1, 0, 2, 3), g.transpose(1, 0, 2, 3),
+                  stride=dilation, dilation=stride)
+    return np.ascontiguousarray(corr[:, :, :kernel[0], :kernel[1]].transpose(1, 0, 2, 3))
+
+
+__all__ += ["conv2d_weight_grad"]

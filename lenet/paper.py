@@ -20,6 +20,7 @@ import functools
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from importlib import resources
 from pathlib import Path
 
 import torch
@@ -87,29 +88,83 @@ SDLM_RECIPE = Recipe(scale=20.0, momentum=0.0, mu=1.0)
 
 #: The command that trains the recorded runs; each record holds its full command line.
 REPRODUCE = "python -m benchmarks.reproduce_paper"
-#: Where ``python -m benchmarks.reproduce_paper`` writes its results.
-RESULTS_FILE = Path(__file__).resolve().parent.parent / "results" / "paper_results.json"
+#: The recorded runs that ship inside the package, as ``lenet/results/<kind>.json``:
+#: full-MNIST runs (test error), validation runs (``--validation``, no test numbers) and
+#: the training-set-size sweep (``--train-size``).
+RESULT_KINDS = ("paper_results", "paper_validation", "paper_sweep")
 
 
-def load_results(path: str | Path | None = None) -> dict[str, dict]:
-    """The recorded full-MNIST runs, by name (``lenet5``, ``lenet5_distorted``,
-    ``lenet_modern``), from ``results/paper_results.json`` unless ``path`` is given."""
-    path = Path(RESULTS_FILE if path is None else path)
-    if not path.exists():
-        raise FileNotFoundError(f"no results at {path.name}: run "
+def load_results(path: str | Path | None = None,
+                 kind: str = "paper_results") -> dict[str, dict]:
+    """The recorded runs, by name (``lenet5``, ``lenet5_distorted``, ``lenet_modern``, ...).
+
+    Without ``path``, the ``kind`` of run (one of :data:`RESULT_KINDS`) is read from the
+    package's own data (``lenet/results/<kind>.json``, found with :mod:`importlib.resources`,
+    so an installed package reads the copy it ships); with ``path``, that JSON file.
+    """
+    if path is None:
+        if kind not in RESULT_KINDS:
+            raise ValueError(f"kind must be one of {RESULT_KINDS}, got {kind!r}")
+        resource = resources.files("lenet").joinpath("results").joinpath(f"{kind}.json")
+        name, text = f"{kind}.json", resource.read_text() if resource.is_file() else None
+    else:
+        path = Path(path)
+        name, text = path.name, path.read_text() if path.exists() else None
+    if text is None:
+        raise FileNotFoundError(f"no results at {name}: run "
                                 "`python -m benchmarks.reproduce_paper` first")
-    return json.loads(path.read_text())["runs"]
+    return json.loads(text)["runs"]
 
 
-def results_table(runs: dict[str, dict]) -> str:
-    """A Markdown table of :func:`load_results` records: test error, passes, wall time,
-    device, and the arguments that make :data:`REPRODUCE` retrain the run (only the
-    arguments, so the table fits a page)."""
-    lines = ["| run | test error | passes | wall time (min) | device | arguments |",
-             "|---|---|---|---|---|---|"]
+#: Chapter 8's variants: name -> (group, what it changes). Within a group the variant with
+#: the lowest validation error is chosen (:func:`choose_on_validation`); only a chosen one
+#: meets the test set. ``modern`` is a baseline, not a candidate.
+VARIANTS: dict[str, tuple[str, str]] = {
+    "lenet5": ("undistorted", "SGD, paper's schedule x 3"),
+    "lenet5_scale2": ("undistorted", "SGD, paper's schedule x 2"),
+    "lenet5_sdlm": ("undistorted", "SDLM_RECIPE"),
+    "lenet5_distorted": ("distorted", "every image distorted"),
+    "lenet5_distorted_scale2": ("distorted", "same, schedule x 2"),
+    "lenet5_distorted_copies2": ("distorted", "original + 2 distorted copies"),
+    "lenet_modern": ("modern", "LeNetModern: ReLU, Adam, one-cycle"),
+}
+#: The paper's MNIST test errors for the two groups of candidates (LeCun et al. 1998).
+PAPER_TEST_ERROR: dict[str, float] = {"undistorted": 0.0095, "distorted": 0.008}
+
+
+def choose_on_validation(validation: dict[str, dict],
+                         groups: tuple[str, ...] = tuple(PAPER_TEST_ERROR)) -> dict[str, str]:
+    """For each group, the :data:`VARIANTS` name with the lowest ``val_error`` among the
+    validation runs (``load_results(kind="paper_validation")``); a group with no run is
+    left out. Ties go to the variant listed first."""
+    chosen = {}
+    for group in groups:
+        names = [n for n, (g, _) in VARIANTS.items() if g == group and n in validation]
+        if names:
+            chosen[group] = min(names, key=lambda n: validation[n]["val_error"])
+    return chosen
+
+
+def results_table(runs: dict[str, dict], validation: dict[str, dict] | None = None) -> str:
+    """A Markdown table of :func:`load_results` records: validation error, test error,
+    passes, wall time, device, and the arguments that make :data:`REPRODUCE` retrain the
+    run (only the arguments, so the table fits a page).
+
+    With ``validation``, test error is shown only for the variants chosen on it
+    (:func:`choose_on_validation`) and for runs that are no candidate (the modern
+    baseline): comparing every variant's test error would choose on the test set.
+    """
+    shown = set(runs) if validation is None else (
+        set(choose_on_validation(validation).values())
+        | {n for n in runs if VARIANTS.get(n, ("modern",))[0] == "modern"})
+    lines = ["| run | validation error | test error | passes | wall time (min) | device "
+             "| arguments |", "|---|---|---|---|---|---|---|"]
     for name, r in runs.items():
         args = r["command"].removeprefix(REPRODUCE).strip()
-        lines.append(f"| {name} | {r['test_error']:.2%} | {r['epochs']} | "
+        val = (validation or {}).get(name)
+        val_text = f"{val['val_error']:.2%}" if val else "-"
+        test_text = f"{r['test_error']:.2%}" if name in shown else "not shown"
+        lines.append(f"| {name} | {val_text} | {test_text} | {r['epochs']} | "
                      f"{r['wall_s'] / 60:.1f} | {r['device']} ({r['machine']}) | `{args}` |")
     return "\n".join(lines)
 

@@ -5,7 +5,10 @@ output unit) pair that a multiply-add joins, plus one per output unit for its bi
 derived here from each layer's type and the shapes seen in one forward pass, never from a
 table of known answers, so the same code counts LeNet-5, d2l's LeNet or any
 ``nn.Sequential`` of standard layers. With padding, taps that fall on padding are not
-connections: only real input units are counted.
+connections: only real input units are counted. A squashing function (tanh, ReLU, ...)
+joins no two units by a multiply-add, so its rows count 0 connections: the paper folds it
+into the layer it follows. LeNet-5's RBF output counts one connection per (F6 unit, class)
+pair, 84 x 10 = 840, and the total is the paper's 340,908.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from torch import nn
 from ._checks import check_module, fail
 from .layers import RBFOutput, ScaledTanh, SparseConv2d, Subsampling
 
-#: Layers that map each unit to one unit: one connection per output unit.
-ELEMENTWISE = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU,
-               nn.Dropout, nn.Dropout2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.Hardtanh,
-               ScaledTanh)
+#: Squashing functions and other fixed, unit-by-unit maps: no multiply-add joins two units,
+#: so no connections (the paper counts a layer's squashing function with the layer).
+SQUASHING = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU,
+             nn.Dropout, nn.Dropout2d, nn.Hardtanh, ScaledTanh)
+#: Layers that scale each unit by a learned factor: one connection per output unit.
+ELEMENTWISE = (nn.BatchNorm1d, nn.BatchNorm2d)
 #: Layers whose every output depends on every input along one dimension (``dim``).
 ALONG_DIM = (nn.Softmax, nn.LogSoftmax, nn.Softmin)
 #: Layers that only move data around: no connections.
@@ -192,7 +197,7 @@ def connections(module: nn.Module, in_shape: tuple[int, ...],
     if isinstance(module, nn.Linear):
         rows = prod(out_shape[:-1])
         return rows * module.out_features * (module.in_features + (module.bias is not None))
-    if isinstance(module, RBFOutput):
+    if isinstance(module, RBFOutput):  # one (x_j - w_ij)^2 term per (input, class) pair
         return module.in_features * module.out_features
     if isinstance(module, ALONG_DIM):
         dim = module.dim if module.dim is not None else (0 if ndim in (0, 1, 3) else 1)
@@ -200,7 +205,7 @@ def connections(module: nn.Module, in_shape: tuple[int, ...],
         return numel_out * ((1,) + tuple(out_shape))[dim] if dim else None
     if isinstance(module, ELEMENTWISE):
         return numel_out
-    if isinstance(module, RESHAPING):
+    if isinstance(module, SQUASHING + RESHAPING):
         return 0
     return None
 

@@ -4,6 +4,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/env.sh"
 cd "$ROOT"
-jupyter-book build . --toc book/_toc.yml --config _config.yml "$@"
+# _config.yml plus what follows from the repository's address (none: no repository buttons)
+CONFIG="$(python scripts/site_config.py)"
+jupyter-book build . --toc book/_toc.yml --config "$CONFIG" "$@"
 echo
 echo "The book is at: $ROOT/_build/html/index.html"

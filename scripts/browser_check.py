@@ -13,7 +13,17 @@ reachable, and any request to another host is an error):
 * every dropdown admonition (exercise solutions) is collapsed behind its toggle button;
 * every internal link points to a file that exists, and every ``#anchor`` exists as an id
   in the page it points to;
-* the search page (``search.html?q=LeNet``) lists results that mention LeNet.
+* the search page (``search.html?q=LeNet``) lists results that mention LeNet;
+* what a published site needs, on every chapter and book page: social-card meta tags
+  (``og:title``, ``og:type``, ``og:site_name``; absolute ``og:url`` with an address), a
+  favicon that loads, the logo, a "Last updated on" date (from git), a copy button on every
+  code block (the source pages of the API reference excepted); a 404 page that renders when a missing address is requested at any depth;
+* the repository's address, read from the configuration the build used
+  (``_build/_site_config.yml``, written by scripts/site_config.py): with none, no repository,
+  issue, edit or launch button is shown (they would lead nowhere); with one, the repository and
+  issue buttons link to it, each chapter's Binder and Colab buttons open that chapter's
+  notebook from it, and ``sitemap.xml`` lists every page under the site's address. The book is
+  served under the site's path (``/NAME/``), as GitHub Pages serves it.
 
 Screenshots of the introduction and of the first chapter go to ``--screenshots``.
 Chromium and its driver come from Debian (``apt-get install chromium chromium-driver``,
@@ -40,6 +50,7 @@ import time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+from xml.etree import ElementTree
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -89,14 +100,24 @@ class _PageParser(HTMLParser):
         self.links: list[str] = []        # <a href>: navigation
         self.assets: list[str] = []       # <script src>, <link href>, <img src>: loaded at render
         self.has_math = False
+        self.meta: dict[str, str] = {}    # <meta property="og:..."> and <meta name=...>
+        self.icons: list[str] = []        # <link rel="icon">
+        self.logos: list[str] = []        # <img class="logo__image">
+        self.classes: set[str] = set()    # every class used on the page
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: (v or "") for k, v in attrs}
         for key in ("id", "name"):
             if a.get(key) and (key == "id" or tag == "a"):
                 self.ids.add(a[key])
-        if "math" in a.get("class", "").split():
+        classes = a.get("class", "").split()
+        self.classes.update(classes)
+        if "math" in classes:
             self.has_math = True
+        if tag == "meta" and (a.get("property") or a.get("name")):
+            self.meta[a.get("property") or a["name"]] = a.get("content", "")
+        if tag == "img" and "logo__image" in classes:
+            self.logos.append(a.get("src", ""))
         if tag == "a" and "href" in a:
             self.links.append(a["href"])
         elif tag in ("script", "img") and a.get("src"):
@@ -104,6 +125,8 @@ class _PageParser(HTMLParser):
         elif tag == "link" and a.get("href"):
             rel = set(a.get("rel", "").lower().split())
             loaded = rel & {"stylesheet", "preload", "icon", "modulepreload", "manifest"}
+            if "icon" in rel:
+                self.icons.append(a["href"])
             (self.assets if loaded else self.links).append(a["href"])
 
 
@@ -114,8 +137,21 @@ def parse_page(path: Path) -> _PageParser:
     return parser
 
 
-def static_problems(html_dir: Path, page: Path) -> list[str]:
-    """Local files and anchors that a page references but that do not exist; external assets."""
+def _local_target(html_dir: Path, page: Path, path: str, base_path: str) -> Path | None:
+    """The file a URL path refers to; an absolute path counts from the site's path."""
+    if path.startswith("/"):
+        if not path.startswith(base_path):
+            return None
+        return (html_dir / unquote(path[len(base_path):])).resolve()
+    return (page.parent / unquote(path)).resolve()
+
+
+def static_problems(html_dir: Path, page: Path, base_path: str = "/") -> list[str]:
+    """Local files and anchors that a page references but that do not exist; external assets.
+
+    ``base_path`` is the path the site is served under (``/NAME/`` on GitHub Pages): the 404
+    page's links are absolute, so that it works at any depth.
+    """
     problems = []
     parsed = parse_page(page)
     for url in parsed.assets:
@@ -124,14 +160,19 @@ def static_problems(html_dir: Path, page: Path) -> list[str]:
             continue
         if url.startswith("data:"):
             continue
-        target = (page.parent / unquote(urlsplit(url).path)).resolve()
-        if not target.is_file():
+        target = _local_target(html_dir, page, urlsplit(url).path, base_path)
+        if target is None:
+            problems.append(f"asset outside the site's path {base_path}: {url}")
+        elif not target.is_file():
             problems.append(f"missing asset: {url}")
     for url in parsed.links:
         if url.startswith(SKIP_SCHEMES) or url.startswith("//") or url in ("", "#"):
             continue
         parts = urlsplit(url)
-        target = (page.parent / unquote(parts.path)).resolve() if parts.path else page
+        target = _local_target(html_dir, page, parts.path, base_path) if parts.path else page
+        if target is None:
+            problems.append(f"link outside the site's path {base_path}: {url}")
+            continue
         if target.is_dir():
             target = target / "index.html"
         if not target.is_file():
@@ -146,16 +187,126 @@ def static_problems(html_dir: Path, page: Path) -> list[str]:
     return problems
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+class _SiteHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the book under ``base_path`` and answers a missing file with 404.html, as
+    GitHub Pages does."""
+
+    base_path = "/"
+
     def log_message(self, format: str, *args: object) -> None:
         pass
 
+    def translate_path(self, path: str) -> str:
+        path = urlsplit(path).path
+        inside = path.startswith(self.base_path)
+        return super().translate_path(
+            "/" + path[len(self.base_path):] if inside else "/.outside-the-site")
 
-def serve(html_dir: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
-    handler = functools.partial(_QuietHandler, directory=str(html_dir))
+    def send_error(self, code: int, message: str | None = None,
+                   explain: str | None = None) -> None:
+        page = Path(self.directory) / "404.html"
+        if code != 404 or not page.is_file():
+            super().send_error(code, message, explain)
+            return
+        body = page.read_bytes()
+        self.send_response(404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            try:
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass   # the browser stopped listening (e.g. a favicon probe)
+
+
+def serve(html_dir: Path, base_path: str = "/") -> tuple[http.server.ThreadingHTTPServer, str]:
+    handler = functools.partial(type("Handler", (_SiteHandler,), {"base_path": base_path}),
+                                directory=str(html_dir))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+    return server, f"http://127.0.0.1:{server.server_address[1]}{base_path}"
+
+
+# --- what a published site needs -------------------------------------------------------
+
+#: Buttons that lead to the repository; none may be shown when it has no address.
+REPOSITORY_BUTTONS = ("btn-source-repository-button", "btn-source-issues-button",
+                      "btn-source-edit-button", "dropdown-launch-buttons")
+
+
+def site_settings(html_dir: Path) -> tuple[str, str]:
+    """(repository URL, site URL) the build used ('' when none), from the configuration
+    scripts/site_config.py wrote beside the html folder."""
+    import yaml
+
+    config_file = html_dir.parent / "_site_config.yml"
+    if not config_file.is_file():
+        return "", ""
+    config = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+    return ((config.get("repository") or {}).get("url") or "",
+            (config.get("html") or {}).get("baseurl") or "")
+
+
+def is_content_page(rel: str) -> bool:
+    """A page of the book's text (a chapter or a book/ page), not search or the index."""
+    return rel.startswith(("book/", "notebooks/")) and rel.endswith(".html")
+
+
+def site_problems(html_dir: Path, page: Path, repository: str, site_url: str) -> list[str]:
+    """Social-card tags, favicon, logo, last-updated date and repository buttons of a page."""
+    rel = page.relative_to(html_dir).as_posix()
+    if not is_content_page(rel):
+        return []
+    parsed = parse_page(page)
+    problems = [f"no {prop} meta tag (link previews)" for prop in
+                ("og:title", "og:type", "og:site_name") if not parsed.meta.get(prop)]
+    if site_url and not parsed.meta.get("og:url", "").startswith(site_url):
+        problems.append(f"og:url is not under {site_url}: {parsed.meta.get('og:url')!r}")
+    if not parsed.icons:
+        problems.append("no favicon (<link rel=icon>)")
+    if not parsed.logos:
+        problems.append("no logo image")
+    if "Last updated on" not in page.read_text(encoding="utf-8", errors="replace"):
+        problems.append("no 'Last updated on' date (sphinx-last-updated-by-git)")
+    if not repository:
+        problems += [f"{button} shown, but the repository has no address: a dead button"
+                     for button in REPOSITORY_BUTTONS if button in parsed.classes]
+        problems += [f"launch link with no repository address: {url}" for url in parsed.links
+                     if "mybinder.org" in url or "colab.research.google.com" in url]
+        return problems
+    owner_name = urlsplit(repository).path.strip("/")
+    if repository not in parsed.links:
+        problems.append(f"no repository button linking to {repository}")
+    if not any(url.startswith(f"{repository}/issues") for url in parsed.links):
+        problems.append(f"no issue button linking to {repository}/issues")
+    if rel.startswith("notebooks/"):
+        notebook = rel[: -len(".html")] + ".ipynb"
+        for service, prefix in (("Binder", f"https://mybinder.org/v2/gh/{owner_name}/"),
+                                ("Colab", ("https://colab.research.google.com/github/"
+                                           f"{owner_name}/blob/"))):
+            if not any(url.startswith(prefix) and url.endswith(notebook)
+                       for url in parsed.links):
+                problems.append(f"no {service} button opening {notebook} from {repository}")
+    return problems
+
+
+def site_wide_problems(html_dir: Path, repository: str, site_url: str) -> list[str]:
+    """The 404 page exists; with an address, the sitemap lists every page under the site."""
+    problems = [] if (html_dir / "404.html").is_file() else ["no 404.html"]
+    if not repository:
+        return problems
+    sitemap = html_dir / "sitemap.xml"
+    if not sitemap.is_file():
+        return problems + ["no sitemap.xml, though the site's address is known"]
+    namespace = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+    locs = [e.text or "" for e in ElementTree.parse(sitemap).iter(f"{namespace}loc")]
+    problems += [f"sitemap entry not under {site_url}: {loc}" for loc in locs
+                 if not loc.startswith(site_url)]
+    listed = {loc[len(site_url):] for loc in locs}
+    problems += [f"sitemap.xml does not list {rel}" for rel in pages_of(html_dir)
+                 if is_content_page(rel) and rel not in listed]
+    return problems
 
 
 def make_driver(profile: str):
@@ -209,13 +360,17 @@ const done = arguments[arguments.length - 1];
   const badDropdowns = dropdowns.filter(d => !d.querySelector('button.toggle-button')
                                              || !d.classList.contains('toggle-hidden'))
                                 .map(d => d.textContent.trim().slice(0, 60));
+  const icon = document.querySelector('link[rel~="icon"]');
+  const iconOk = icon ? (await fetch(icon.href)).ok : false;
+  const nCode = document.querySelectorAll('div.highlight pre').length;
+  const nCopy = document.querySelectorAll('button.copybtn').length;
   const clone = document.querySelector('main') ? document.querySelector('main').cloneNode(true)
                                                : document.body.cloneNode(true);
   clone.querySelectorAll('pre, code, script, style, mjx-container, textarea, .highlight')
        .forEach(e => e.remove());
   done({badImgs, nMath: maths.length,
         nRendered: document.querySelectorAll('mjx-container').length,
-        unrendered, badDropdowns, text: clone.textContent});
+        unrendered, badDropdowns, iconOk, nCode, nCopy, text: clone.textContent});
 })().catch(e => done({error: String(e)}));
 """
 
@@ -234,23 +389,29 @@ def check_page(driver, base: str, rel: str, parsed: _PageParser) -> list[str]:
         problems.append(f"math not rendered: {text!r}")
     for text in result["badDropdowns"]:
         problems.append(f"dropdown not collapsed behind a button: {text!r}")
+    if is_content_page(rel) and not result["iconOk"]:
+        problems.append("the favicon did not load")
+    if is_content_page(rel) and result["nCopy"] < result["nCode"]:
+        problems.append(f"{result['nCode']} code blocks but {result['nCopy']} copy buttons")
     for match in RAW_MATH.finditer(result["text"]):
         problems.append(f"raw math left in text: {match.group(0)[:80]!r}")
     problems += log_problems(driver, base)
     return problems
 
 
-def log_problems(driver, base: str) -> list[str]:
-    """SEVERE console messages, and requests to anything but the local server."""
+def log_problems(driver, base: str, expected: str = "") -> list[str]:
+    """SEVERE console messages (but ones naming ``expected``), and requests to anything but
+    the local server."""
     problems = [f"console: {e['message'][:300]}" for e in driver.get_log("browser")
-                if e["level"] == "SEVERE"]
+                if e["level"] == "SEVERE" and not (expected and expected in e["message"])]
+    origin = "{0.scheme}://{0.netloc}/".format(urlsplit(base))
     for entry in driver.get_log("performance"):
         message = json.loads(entry["message"])["message"]
         if message["method"] == "Network.requestWillBeSent":
             url = message["params"]["request"]["url"]
             # chrome:// and the like are the browser's own pages, not the network
             if url.startswith(("http:", "https:", "ws:", "wss:", "ftp:")) \
-                    and not url.startswith(base):
+                    and not url.startswith(origin):
                 problems.append(f"network request leaves the machine: {url[:200]}")
     return problems
 
@@ -269,6 +430,24 @@ def check_search(driver, base: str) -> list[str]:
         "return document.querySelector('#search-results').textContent")
     problems = [] if "lenet" in text.lower() else ["search results do not mention LeNet"]
     return problems + log_problems(driver, base)
+
+
+#: A page that does not exist, two folders deep: the 404 page must still find its assets.
+MISSING_PAGE = "no/such/chapter.html"
+
+
+def check_not_found(driver, base: str) -> list[str]:
+    """A missing page gets the book's 404 page, rendered with its styles and logo."""
+    driver.get(base + MISSING_PAGE)
+    result = driver.execute_async_script(_RENDER_JS)
+    if result.get("error"):
+        return [f"render script failed: {result['error']}"]
+    problems = [f"image did not load: {src}" for src in result["badImgs"]]
+    if "Page not found" not in result["text"]:
+        problems.append("a missing page does not show the book's 404 page")
+    if not result["iconOk"]:
+        problems.append("the favicon did not load on the 404 page")
+    return problems + log_problems(driver, base, expected=MISSING_PAGE)
 
 
 def screenshot(driver, base: str, rel: str, out: Path) -> None:
@@ -306,23 +485,34 @@ def main() -> int:
         return 2
     shots = (args.screenshots or html_dir.parent / "screenshots").resolve()
     pages = args.only or pages_of(html_dir)
-
-    ensure_chromium()
-    server, base = serve(html_dir)
-    profile = tempfile.mkdtemp(prefix="lenet-chromium-")
     failures: dict[str, list[str]] = {}
+
+    repository, site_url = site_settings(html_dir)
+    base_path = urlsplit(site_url).path or "/"
+    print(f"browser check: repository {repository or '(none: no repository buttons)'}, "
+          f"served under {base_path}", flush=True)
+    for problem in site_wide_problems(html_dir, repository, site_url):
+        failures.setdefault("(site)", []).append(problem)
+    ensure_chromium()
+    server, base = serve(html_dir, base_path)
+    profile = tempfile.mkdtemp(prefix="lenet-chromium-")
     started = time.monotonic()
     driver = make_driver(profile)
     try:
         for rel in pages:
             page = html_dir / rel
-            problems = (static_problems(html_dir, page) + figure_problems(html_dir, page, root)
+            problems = (static_problems(html_dir, page, base_path)
+                        + figure_problems(html_dir, page, root)
+                        + site_problems(html_dir, page, repository, site_url)
                         + check_page(driver, base, rel, parse_page(page)))
             if problems:
                 failures[rel] = problems
         problems = check_search(driver, base)
         if problems:
             failures["search.html?q=LeNet"] = problems
+        problems = check_not_found(driver, base)
+        if problems:
+            failures[MISSING_PAGE] = problems
         chapter = first_chapter(pages_of(html_dir))
         for name, rel in (("intro", "book/intro.html"), ("chapter1", chapter)):
             if rel and (html_dir / rel).is_file():
@@ -336,8 +526,8 @@ def main() -> int:
         print(f"FAIL {rel}")
         for problem in problems:
             print(f"    {problem}")
-    n_ok = len(pages) + 1 - len(failures)
-    print(f"browser check: {len(pages)} pages + search in {time.monotonic() - started:.0f} s; "
+    n_ok = len(pages) + 3 - len(failures)
+    print(f"browser check: {len(pages)} pages + search + 404 + site in {time.monotonic() - started:.0f} s; "
           f"screenshots in {shots}")
     print(f"browser: {n_ok} passed, {len(failures)} failed")
     return 1 if failures else 0

@@ -9,18 +9,33 @@ Usage: python scripts/strict_build.py [BOOK_ROOT] [--output DIR]
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 
+def _site_config_module():
+    spec = importlib.util.spec_from_file_location(
+        "site_config", Path(__file__).resolve().parent / "site_config.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def strict_build(root: Path, output: Path) -> int:
-    """Build the book at `root` into `output` strictly; return a process exit code."""
+    """Build the book at `root` into `output` strictly; return a process exit code.
+
+    The configuration is _config.yml plus what follows from the repository's address
+    (scripts/site_config.py; $BOOK_REPOSITORY overrides the address).
+    """
+    config = _site_config_module().write_site_config(
+        root, output / "_build" / "_site_config.yml")
     # jupyter_book has no __main__ module: call its click entry point with this interpreter
     cmd = [
         sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(root),
-        "--toc", str(root / "book" / "_toc.yml"), "--config", str(root / "_config.yml"),
+        "--toc", str(root / "book" / "_toc.yml"), "--config", str(config),
         "--path-output", str(output), "-W", "-n", "--keep-going",
         # a fresh Sphinx environment: an incremental build re-reads only changed pages, so it
         # would neither repeat the warnings of the others nor refresh stale cross-page data.

@@ -127,6 +127,21 @@ def test_gif_is_written_atomically_and_deterministically(tmp_path):
         assert im.n_frames == conv_output_size(3, 2, 2, 1) ** 2
 
 
+def test_gif_is_large_enough_to_read_in_a_book_column(tmp_path):
+    # A 5x5 input with padding 1 draws 7 + 5 cells: about 700 px, the width of a page's
+    # text column, with 14-16 pt labels at 100 dpi (about 20 px tall).
+    from PIL import Image
+
+    from lenet.animate import GIF_DPI, LABEL_PT
+
+    path = save_conv_animation(tmp_path / "same.gif", 5, 3, padding=1)
+    with Image.open(path) as im:
+        width, height = im.size
+    assert 650 <= width <= 800 and height >= 400
+    assert LABEL_PT * GIF_DPI / 72 >= 18
+    assert path.stat().st_size < 1_000_000
+
+
 def test_failed_render_leaves_no_file(tmp_path):
     with pytest.raises(ValueError, match="fps"):
         save_conv_animation(tmp_path / "a.gif", 3, 2, fps=0)

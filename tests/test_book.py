@@ -190,6 +190,63 @@ def test_chapter_is_committed_executed(path: Path) -> None:
     assert not unexecuted, f"{path.name}: code cells never executed: {unexecuted}"
 
 
+PROCESS_PHRASES = re.compile(
+    r"seed notes?|seed documents?|source notes?|source documents?|\bsessions?\b"
+    r"|planned from|was (?:not )?available|were (?:not )?available|\.ci/|\.\./shared",
+    re.IGNORECASE)
+MAX_CODE_LINE = 80
+
+
+def reader_texts() -> dict[str, str]:
+    """Everything a reader sees as prose: chapter Markdown, the book pages, the README."""
+    texts = {nb.name: markdown_of(read_notebook(nb)) for nb in NOTEBOOKS}
+    texts |= {p.name: p.read_text(encoding="utf-8") for p in sorted((ROOT / "book").glob("*.md"))}
+    texts["README.md"] = (ROOT / "README.md").read_text(encoding="utf-8")
+    return texts
+
+
+@pytest.mark.parametrize("name", sorted(reader_texts()))
+def test_reader_text_has_no_process_language(name: str) -> None:
+    # a reader has no notes, sessions or CI folders: say what was measured, or cite a source
+    hits = sorted({m.group(0) for m in PROCESS_PHRASES.finditer(reader_texts()[name])})
+    assert not hits, f"{name}: reader text talks about how the book was made: {hits}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=CHAPTER_IDS)
+def test_chapter_code_fits_the_column(path: Path) -> None:
+    long = [line for c in code_cells(read_notebook(path))
+            for line in "".join(c["source"]).splitlines() if len(line) > MAX_CODE_LINE]
+    assert not long, (f"{path.name}: {len(long)} code lines over {MAX_CODE_LINE} characters "
+                      f"scroll sideways on the page, e.g. {long[0]!r}")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=CHAPTER_IDS)
+def test_every_exercise_has_a_solution(path: Path) -> None:
+    markdown = markdown_of(read_notebook(path))
+    tail = markdown[markdown.index("## Exercises"):]
+    tail = tail[:tail.index("## What the code proved")] if "## What the code proved" in tail \
+        else tail
+    exercises = re.findall(r"^(\d+)\.\s", strip_fenced(tail), re.MULTILINE)
+    solutions = re.findall(r"^\s*:class:\s*dropdown", tail, re.MULTILINE)
+    assert exercises, f"{path.name}: the Exercises section has no numbered exercise"
+    assert len(solutions) >= len(exercises), (
+        f"{path.name}: {len(exercises)} exercises but {len(solutions)} solutions")
+
+
+def strip_fenced(markdown: str) -> str:
+    """The Markdown outside ::: and ``` blocks (solutions may hold numbered lists too)."""
+    return re.sub(r"^(:::+|```+)[^\n]*\n.*?^\1\s*$", "", markdown,
+                  flags=re.MULTILINE | re.DOTALL)
+
+
+def test_process_language_is_found() -> None:
+    for text in ("One seed note claims", "the source notes say", "in the session that",
+                 "No GPU was available", "see ../shared/BOOK_PLAN.md", "run .ci/run"):
+        assert PROCESS_PHRASES.search(text), text
+    for text in ("It is often said that pooling", "a source of error", "the seed of the run"):
+        assert not PROCESS_PHRASES.search(text), text
+
+
 # --- the rules themselves, on made-up Markdown ------------------------------------------
 
 @pytest.mark.parametrize("figure", PAPER_FIGURES)

@@ -133,3 +133,36 @@ def test_lenet5_accepts_only_1x32x32(c, h, w):
 
 
 _LENET5 = LeNet5()
+
+
+# ------------------------------------------------------------------- nonlinearity
+def _midpoint_gap(f, x, y):
+    """How far ``f`` is from affine on one pair: an affine map sends midpoints to midpoints."""
+    with torch.no_grad():
+        return float((f((x + y) / 2) - (f(x) + f(y)) / 2).abs().max())
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_is_not_a_single_affine_map(name):
+    torch.manual_seed(0)
+    model = get_model(name).double()
+    x, y = (torch.randn(4, *model.input_size, dtype=torch.float64) for _ in range(2))
+    # float64 rounding leaves an affine map ~1e-14 from its midpoints; d2l's sigmoid LeNet
+    # barely bends at initialisation (~1e-5), so the bound sits far below that
+    assert _midpoint_gap(model, x, y) > 1e-9
+
+
+def test_cifar_net_deep_head_does_not_collapse_but_a_stack_without_relu_does():
+    torch.manual_seed(0)
+    head = CifarNetDeep().double().classifier
+    first, second = (m for m in head if isinstance(m, nn.Linear))
+    assert any(isinstance(m, nn.ReLU) for m in head)
+    # W2 (W1 x + b1) + b2 = (W2 W1) x + (W2 b1 + b2): one Linear(1024, 10)
+    weight = second.weight @ first.weight
+    bias = second.weight @ first.bias + second.bias
+    x = torch.randn(8, 1024, dtype=torch.float64)
+    with torch.no_grad():
+        collapsed = x @ weight.T + bias
+        assert torch.allclose(second(first(x)), collapsed)  # no ReLU: one affine map
+        assert not torch.allclose(head(x), collapsed, atol=1e-3)  # with ReLU: not
+    assert _midpoint_gap(nn.Sequential(first, second), x, -x) < 1e-12

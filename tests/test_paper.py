@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import itertools
+import json
+import sys
+from importlib import resources
+from pathlib import Path
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks import reproduce_paper
 from lenet.augment import RandomAffine
+from lenet.data import load_mnist
 from lenet.models import LeNet5, lenet5_input
 from lenet.paper import (
     PAPER_RECIPE,
@@ -20,6 +26,13 @@ from lenet.paper import (
     results_table,
     saturation,
 )
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # LeCun et al. (1998), section III.C: 0.0005 for the first two passes, 0.0002 for the next
 # three, 0.0001 for the next three, 0.00005 for the next four and 0.00001 thereafter.
@@ -167,11 +180,96 @@ def test_recorded_runs_load_and_tabulate_with_their_commands():
     table = results_table(runs).splitlines()
     assert len(table) == 2 + len(runs) and table[0].endswith("| arguments |")
     for line, (name, run) in zip(table[2:], runs.items()):
-        assert line.startswith(f"| {name} | {run['test_error']:.2%} | {run['epochs']} |")
+        assert line.startswith(f"| {name} | - | {run['test_error']:.2%} | {run['epochs']} |")
         assert run["command"].startswith("python -m benchmarks.reproduce_paper --runs ")
         assert line.endswith(f"| `{run['command'].removeprefix(REPRODUCE).strip()}` |")
         assert len(run["history"]["test_acc"]) == run["epochs"]
         assert run["test_error"] == pytest.approx(1 - run["history"]["test_acc"][-1])
+
+
+def test_variants_are_chosen_on_validation_per_group():
+    from lenet.paper import choose_on_validation
+
+    val = {"lenet5": {"val_error": 0.02}, "lenet5_scale2": {"val_error": 0.01},
+           "lenet5_sdlm": {"val_error": 0.01}, "lenet5_distorted": {"val_error": 0.03},
+           "lenet_modern": {"val_error": 0.001}}
+    # lowest validation error per group, ties to the first listed; modern is no candidate
+    assert choose_on_validation(val) == {"undistorted": "lenet5_scale2",
+                                         "distorted": "lenet5_distorted"}
+    assert choose_on_validation({"lenet5": {"val_error": 0.5}}) == {"undistorted": "lenet5"}
+
+
+def test_results_table_shows_test_error_only_for_the_chosen_and_the_baseline():
+    runs = load_results()
+    val = {name: {"val_error": 0.01 + 0.001 * i} for i, name in enumerate(runs)}
+    from lenet.paper import choose_on_validation
+    chosen = set(choose_on_validation(val).values()) | {"lenet_modern"}
+    for line in results_table(runs, val).splitlines()[2:]:
+        name = line.split("|")[1].strip()
+        shown = f"{runs[name]['test_error']:.2%}" in line.split("|")[3]
+        assert shown == (name in chosen), line
+
+
+def test_recorded_test_predictions_are_ten_thousand_digits_matching_the_test_error():
+    for kind in ("paper_results", "paper_sweep"):
+        try:
+            runs = load_results(kind=kind)
+        except FileNotFoundError:
+            continue
+        for name, run in runs.items():
+            preds = run.get("test_predictions")
+            if preds is None:  # runs recorded before predictions were kept
+                continue
+            assert len(preds) == 10_000 and set(preds) <= set("0123456789"), name
+            if "test_acc" in run["history"] and run["history"]["test_acc"]:
+                # the saved predictions are those of the last pass's evaluation
+                assert run["test_error"] == pytest.approx(
+                    1 - run["history"]["test_acc"][-1], abs=1e-6), name
+
+
+def test_validation_runs_record_no_test_numbers():
+    try:
+        runs = load_results(kind="paper_validation")
+    except FileNotFoundError:
+        pytest.skip("no validation runs recorded yet")
+    for name, run in runs.items():
+        text = json.dumps(run)
+        assert "test_error" not in run and "test_acc" not in text, name
+        assert "test_predictions" not in run, name
+        assert run["command"].endswith(f"--validation {run['validation_digits']}"), name
+        assert run["config"]["train_digits"] == 60_000 - run["validation_digits"], name
+        assert len(run["history"]["val_acc"]) == run["epochs"], name
+        assert run["val_error"] == pytest.approx(1 - run["history"]["val_acc"][-1]), name
+
+
+def test_results_ship_inside_the_package_and_load_through_importlib_resources():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "results/*.json" in pyproject["tool"]["setuptools"]["package-data"]["lenet"]
+    folder = resources.files("lenet").joinpath("results")
+    assert folder.joinpath("paper_results.json").is_file()
+    assert load_results() == json.loads(
+        folder.joinpath("paper_results.json").read_text())["runs"]
+    # no module of the package finds its data relative to the repository
+    for module in (ROOT / "lenet").glob("*.py"):
+        assert "__file__" not in module.read_text(), module.name
+
+
+def test_unknown_result_kind_is_refused(refuses):
+    refuses(lambda: load_results(kind="paper_resultz"), (), ValueError,
+            ("kind", "paper_resultz", "paper_validation"))
+
+
+def test_validation_split_holds_out_the_last_training_digits(mnist_root, monkeypatch):
+    monkeypatch.setenv("LENET_DATA", str(mnist_root))
+    (x, y), (_, vy) = reproduce_paper.split(validation=10_000)
+    train = load_mnist("train")
+    assert len(y) == 50_000 and len(vy) == 10_000
+    assert torch.equal(x, train.images[:50_000]) and torch.equal(vy, train.labels[50_000:])
+    (x, y), (_, ty) = reproduce_paper.split(train_size=2_000)
+    assert torch.equal(x, train.images[:2_000]) and len(ty) == 10_000
+    assert torch.equal(ty, load_mnist("test").labels)
+    with pytest.raises(ValueError, match="train_size"):
+        reproduce_paper.split(validation=10_000, train_size=50_001)
 
 
 def test_missing_results_say_how_to_make_them(tmp_path):

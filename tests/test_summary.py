@@ -11,7 +11,7 @@ from torch import nn
 from torch.autograd.functional import jacobian
 
 from lenet import LeNet, LeNet5, summary
-from lenet.layers import C3_TABLE, SparseConv2d
+from lenet.layers import C3_TABLE, RBFOutput, SparseConv2d
 from lenet.models import CifarNet
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # fast and exact on a busy CPU
@@ -30,12 +30,71 @@ def test_lenet5_summary_reproduces_the_papers_table(layer):
     assert s[layer].output_shape == PAPER_SHAPES[layer]
 
 
+#: The paper's totals (section II.B): 60,000 trainable parameters, 340,908 connections.
+PAPER_TOTALS = (60_000, 340_908)
+
+
 def test_lenet5_totals_match_the_paper():
     s = summary(LeNet5(), (1, 1, 32, 32))
-    assert s.total_params == 60_000 == sum(p.numel() for p in LeNet5().parameters())
-    # the paper's 340,908 connections: the trainable layers plus the 84 x 10 RBF output
-    counted = [r for r in s if r.kind not in ("ScaledTanh", "Flatten")]
-    assert sum(r.connections for r in counted) == 340_908
+    assert (s.total_params, s.total_connections) == PAPER_TOTALS
+    assert s.total_params == sum(p.numel() for p in LeNet5().parameters())
+    # the six trainable layers of the paper's table plus OUTPUT's 84 x 10 RBF terms
+    assert s["OUTPUT"].connections == 84 * 10
+    assert s.total_connections == sum(c for _, c in PAPER.values()) + 84 * 10
+
+
+def test_squashing_rows_join_nothing():
+    s = summary(LeNet5(), (1, 1, 32, 32))
+    acts = [r for r in s if r.kind == "ScaledTanh"]
+    assert [r.name for r in acts] == ["C1_act", "S2_act", "C3_act", "S4_act", "C5_act",
+                                      "F6_act"]
+    assert all(r.connections == 0 for r in acts)
+    relu = summary(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Sigmoid()), (1, 5, 5))
+    assert [r.connections for r in relu] == [2 * 9 * 9 + 2 * 9, 0, 0]
+
+
+def _ones_probe_connections(model: LeNet5) -> int:
+    """An independent count of LeNet-5's connections, with no formula: set every weight to
+    1, every bias to 0 and every RBF prototype to 0, feed ones, and add up each weighted
+    layer's output. A weighted layer then outputs, per unit, the number of input units its
+    multiply-adds read (the RBF unit sums 84 terms (1 - 0)^2); each bias adds one per unit."""
+    model = model.double()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.fill_(0.0 if name.endswith("bias") else 1.0)
+        model.classifier.OUTPUT.prototypes.zero_()
+    total = 0
+    for layer in [*model.features, *model.classifier]:
+        if isinstance(layer, RBFOutput):
+            x = torch.ones(1, layer.in_features, dtype=torch.float64)
+            total += int(-layer(x).sum())
+        elif any(True for _ in layer.parameters()):
+            shape = _INPUT_SHAPES[type(layer).__name__, tuple(layer.weight.shape)]
+            out = layer(torch.ones(1, *shape, dtype=torch.float64))
+            total += int(out.sum()) + out[0].numel()  # taps, then one bias per unit
+    return total
+
+
+#: Each weighted layer's input shape on a 32x32 input, from the paper's description.
+_INPUT_SHAPES = {("Conv2d", (6, 1, 5, 5)): (1, 32, 32), ("Subsampling", (6,)): (6, 28, 28),
+                 ("SparseConv2d", (60, 5, 5)): (6, 14, 14),
+                 ("Subsampling", (16,)): (16, 10, 10),
+                 ("Conv2d", (120, 16, 5, 5)): (16, 5, 5), ("Linear", (84, 120)): (120,)}
+
+
+def test_lenet5_total_equals_an_independent_ones_probe_count():
+    assert _ones_probe_connections(LeNet5()) == 340_908 == summary(
+        LeNet5(), (1, 1, 32, 32)).total_connections
+
+
+def test_padded_conv_counts_only_taps_on_real_input():
+    # C1 with padding 2 on a 28x28 digit: taps on the padding zeros are not connections
+    s = summary(nn.Sequential(nn.Conv2d(1, 6, 5, padding=2)), (1, 1, 28, 28))
+    conv = nn.Conv2d(1, 6, 5, padding=2, bias=False).double()
+    nn.init.ones_(conv.weight)
+    taps = int(conv(torch.ones(1, 1, 28, 28, dtype=torch.float64)).sum())
+    assert s[0].connections == taps + 6 * 28 * 28 == 112_440
+    assert s[0].connections < 6 * 26 * 28 * 28  # unpadded counting would give 122,304
 
 
 def test_summary_accepts_chw_and_prints_a_table():
@@ -165,10 +224,10 @@ def test_random_sequential_params_connections_and_shapes(arch):
         if isinstance(layer, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d,
                               nn.Linear)):
             assert row.connections == _reference_connections(layer, in_shape), layer
-        elif isinstance(layer, (nn.ReLU, nn.BatchNorm2d)):
+        elif isinstance(layer, nn.BatchNorm2d):
             assert row.connections == x[0].numel()
         else:
-            assert row.connections == 0  # Flatten moves data, joins nothing
+            assert row.connections == 0  # ReLU squashes, Flatten moves data: join nothing
 
 
 # ------------------------------------------------------------------------------ bad input
