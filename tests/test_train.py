@@ -164,6 +164,10 @@ def test_timings_report_steps_and_images():
     assert 0 < timings["first_step_s"] <= timings["train_s"]
     assert len(timings["epoch_s"]) == 2
     assert sum(timings["epoch_s"]) == pytest.approx(timings["train_s"])
+    one_step: dict[str, float] = {}  # one batch an epoch: the first step is that batch
+    fit(LeNet(), (x, y), epochs=1, lr=0.1, batch_size=len(y), progress=False, device="cpu",
+        timings=one_step)
+    assert 0 < one_step["first_step_s"] <= one_step["train_s"]
 
 
 def test_predict_and_evaluate_agree_with_the_model():
@@ -409,7 +413,8 @@ def test_progress_shows_speed_on_a_terminal_and_no_timings_elsewhere(monkeypatch
         def isatty(self) -> bool:
             return True
 
-    for stream, wanted, unwanted in ((Terminal(), ("img/s", "epoch 2/2"), ()),
+    # (tqdm redraws at most every 0.1 s: only its first frame is certain to be drawn)
+    for stream, wanted, unwanted in ((Terminal(), ("img/s", "epoch 1/2", "/128"), ()),
                                      (io.StringIO(), ("2/2 epochs", "train acc"),
                                       ("img/s", "it/s", "<"))):
         monkeypatch.setattr(sys, "stderr", stream)
