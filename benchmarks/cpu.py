@@ -157,7 +157,8 @@ def bench_conv(repeats: int, naive_batch: int) -> dict:
         im2col, torch_t = timed_pair(lambda x=x, w=w: conv2d(x, w),
                                      lambda xt=xt, wt=wt: F.conv2d(xt, wt), repeats)
         small = x[:naive_batch]
-        naive = timed(lambda small=small, w=w: conv2d_naive(small, w), max(1, repeats // 3), warmup=0)
+        naive = timed(lambda small=small, w=w: conv2d_naive(small, w), max(1, repeats // 3),
+                      warmup=0)
         naive_per_batch = [t * BATCH / naive_batch for t in naive]
         out[name] = {"im2col_s": spread(im2col), "torch_s": spread(torch_t),
                      "naive_s_scaled": spread(naive_per_batch), "naive_batch": naive_batch,

@@ -25,9 +25,9 @@ from pathlib import Path
 import torch
 
 from lenet.checkpoint import atomic_save_json
-from lenet.data import lenet5_input, load_mnist
+from lenet.data import load_mnist
 from lenet.layers import map_loss
-from lenet.models import LeNet5, LeNetModern
+from lenet.models import LeNet5, LeNetModern, lenet5_input
 from lenet.train import fast_path, fit, pick_device, seed_everything
 
 

@@ -40,9 +40,9 @@ import torch
 
 import lenet
 from lenet.checkpoint import atomic_save_json
-from lenet.data import lenet5_input, load_mnist
+from lenet.data import load_mnist
 from lenet.layers import map_loss
-from lenet.models import LeNet5, LeNetModern
+from lenet.models import LeNet5, LeNetModern, lenet5_input
 from lenet.paper import PAPER_RECIPE, SDLM_RECIPE, RandomAffine
 from lenet.train import fit, pick_device, pin_threads, predict, seed_everything
 

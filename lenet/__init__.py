@@ -2,10 +2,13 @@
 
 The package behind the book "LeNet from First Principles". The modules, one concept each:
 
-* :mod:`lenet.models` -- LeNet5 (1998), LeNet (d2l), LeNetModern, CIFAR networks
+* :mod:`lenet.models` -- LeNet5 (1998) with its input and recipe, LeNet (d2l), LeNetModern,
+  CIFAR networks
 * :mod:`lenet.layers` -- scaled tanh, trainable subsampling, sparse C3 conv, RBF output
 * :mod:`lenet.summary` -- per-layer shapes, parameters and connections
-* :mod:`lenet.data` -- MNIST / Fashion-MNIST / CIFAR-10 tensors, the data root, LeNet-5 input
+* :mod:`lenet.data` -- MNIST / Fashion-MNIST / CIFAR-10 tensors, the data root
+* :mod:`lenet.augment` -- random distortions with one ``state()``/``set_state()`` protocol
+* :mod:`lenet.receptive_field` -- receptive fields as exact pixel sets
 * :mod:`lenet.train` -- device-resident training, evaluation, history
 * :mod:`lenet.sdlm` -- the paper's optimiser, stochastic diagonal Levenberg-Marquardt
 * :mod:`lenet.checkpoint` -- atomic checkpoints, safe loading

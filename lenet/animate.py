@@ -18,7 +18,6 @@ Sizes come from :mod:`lenet.arithmetic`; everything is square (one ``size`` for 
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,13 +29,15 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from PIL import Image
 
+from ._checks import MAX_DRAW_SIZE, MAX_FRAMES
 from .arithmetic import (
     _check_int,
     conv_output_size,
     conv_transpose_output_size,
     effective_kernel_size,
 )
-from .diagrams import plot_receptive_field
+from .checkpoint import atomic_write
+from .plot import plot_receptive_field  # re-exported: the chapters draw both from here
 
 __all__ = [
     "ConvFrame",
@@ -160,6 +161,7 @@ def conv_geometry(size: int, kernel_size: int, stride: int = 1, padding: int = 0
             raise ValueError(f"output_padding={op} is only meaningful with transposed=True; "
                              f"use output_padding=0 for a convolution")
         out = conv_output_size(size, k, s, p, d)
+        _check_drawable(size, size + 2 * p)
         return ConvGeometry(size, k, s, p, d, False, 0, size + 2 * p, s, out)
     out = conv_transpose_output_size(size, k, s, p, op, d)
     k_eff = effective_kernel_size(k, d)
@@ -170,7 +172,14 @@ def conv_geometry(size: int, kernel_size: int, stride: int = 1, padding: int = 0
     grid = (size - 1) * s + 1 + 2 * (k_eff - 1 - p) + op
     # The equivalent stride-1 convolution over the grid must give the transposed size.
     assert conv_output_size(grid, k, 1, 0, d) == out
+    _check_drawable(size, grid)
     return ConvGeometry(size, k, s, p, d, True, op, grid, 1, out)
+
+
+def _check_drawable(size: int, grid: int) -> None:
+    if grid > MAX_DRAW_SIZE:
+        raise ValueError(f"size={size}: draws a {grid}x{grid} grid, at most "
+                         f"{MAX_DRAW_SIZE}x{MAX_DRAW_SIZE} is drawn: use a smaller size or padding")
 
 
 def conv_frames(size: int, kernel_size: int, stride: int = 1, padding: int = 0,
@@ -315,6 +324,10 @@ def save_conv_animation(path: str | os.PathLike, size: int, kernel_size: int, st
         raise ValueError(f"path={str(path)!r} must end in .gif")
     fps = _check_int("fps", fps)
     g = conv_geometry(size, kernel_size, stride, padding, dilation, transposed, output_padding)
+    if g.output_size ** 2 > MAX_FRAMES:
+        raise ValueError(f"size={size}: gives {g.output_size}x{g.output_size} = "
+                         f"{g.output_size ** 2} frames, at most {MAX_FRAMES} are rendered "
+                         f"(one per output pixel): use a smaller size")
     frames = conv_frames(size, kernel_size, stride, padding, dilation, transposed,
                          output_padding)
     fig = Figure(figsize=_figsize(g), dpi=GIF_DPI)
@@ -329,17 +342,10 @@ def save_conv_animation(path: str | os.PathLike, size: int, kernel_size: int, st
         # (several times faster than matplotlib's PillowWriter, and smaller files).
         images.append(rgb.convert("RGB").quantize(
             colors=64, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".gif", prefix=f".{path.stem}-", dir=path.parent)
-    os.close(fd)
-    try:
+
+    def write(tmp: Path) -> None:
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
                        duration=1000 // fps, loop=0)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give it a normal file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
     return path

@@ -18,9 +18,10 @@ PyTorch rejects.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+from ._checks import check_int
 
 __all__ = [
     "Layer",
@@ -35,16 +36,9 @@ __all__ = [
 
 
 def _check_int(name: str, value: object, minimum: int = 1) -> int:
-    """``value`` as an ``int >= minimum``, or a TypeError/ValueError that names ``name``."""
-    # bool is an Integral, but stride=True is always a mistake.
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"{name}={value!r} has type {type(value).__name__}; "
-            f"{name} must be an int >= {minimum}")
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"{name}={value} is out of range: {name} must be an int >= {minimum}")
-    return value
+    """``value`` as an ``int >= minimum``, or a TypeError/ValueError that names ``name``
+    (bools are refused: ``stride=True`` is always a mistake)."""
+    return check_int(name, value, minimum)
 
 
 def effective_kernel_size(kernel_size: int, dilation: int = 1) -> int:
@@ -224,6 +218,12 @@ def _module_layers(module: object) -> list[Layer]:
         return [Layer(module.kernel_size, module.kernel_size)]
     if isinstance(module, lenet_layers.SparseConv2d):
         return [Layer(module.kernel_size)]
+    if any(True for _ in module.children()):
+        # A whole model: its forward() may use its children in any order, so its children
+        # say nothing reliable about its receptive field.
+        raise TypeError(
+            f"layers={what}(...): a model whose forward order is unknown; pass its "
+            f"convolutional part as an nn.Sequential (e.g. model.features)")
     return []  # activations, normalisation, dropout, ...: one input pixel per output pixel
 
 

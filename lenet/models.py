@@ -11,6 +11,8 @@ CifarNetDeep   a 3-block, 32-32-64 CIFAR-10 network      ``(N, 3, 32, 32)``
 ============== ======================================== ===================
 
 Every model returns class scores ``(N, 10)``: the largest score is the prediction.
+LeNet-5's input preprocessing (:func:`lenet5_input`) and its training recipe
+(:func:`default_recipe`) sit next to it.
 """
 
 from __future__ import annotations
@@ -19,10 +21,23 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .layers import C3_TABLE, RBFOutput, ScaledTanh, SparseConv2d, Subsampling, check_int
+from ._checks import check_tensor, fail
+from .layers import (
+    C3_TABLE,
+    RBFOutput,
+    ScaledTanh,
+    SparseConv2d,
+    Subsampling,
+    check_int,
+    map_loss,
+)
 from .prototypes import rbf_prototypes
+
+Transform = Callable[[torch.Tensor], torch.Tensor]
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class _Classifier(nn.Module):
@@ -89,6 +104,39 @@ class LeNet5(_Classifier):
                     else module.weight[0].numel()
                 for p in (module.weight, module.bias):
                     p.uniform_(-2.4 / fan_in, 2.4 / fan_in)
+
+
+def lenet5_input(images: torch.Tensor) -> torch.Tensor:
+    """LeNet-5's input: pad 28x28 to 32x32 and map background to -0.1, ink to 1.175.
+
+    The paper picks these levels so the inputs have mean about 0 and variance about 1.
+    Shape: ``(N, 1, 28, 28)`` in ``[0, 1]`` -> ``(N, 1, 32, 32)``.
+    """
+    check_tensor("images", images)
+    if images.dim() != 4 or images.shape[1:] != (1, 28, 28):
+        fail("images", images, "must have shape (N, 1, 28, 28)")
+    if not images.is_floating_point():
+        fail("images", images, "must be floating point in [0, 1] (divide 0-255 images by 255)",
+             TypeError)
+    # The range check reads values back, so only on the CPU (on an accelerator it would stall
+    # every training step where this runs as fit's transform).
+    if images.device.type == "cpu" and len(images) and (
+            float(images.min()) < 0 or float(images.max()) > 1):
+        fail("images", images, f"must hold values in [0, 1] (divide 0-255 images by 255), "
+                               f"got {float(images.min()):g}..{float(images.max()):g}")
+    return F.pad(images, (2, 2, 2, 2)) * 1.275 - 0.1
+
+
+def default_recipe(model: nn.Module) -> tuple[Transform | None, LossFn]:
+    """How a model expects to be fed and trained: ``(transform, loss_fn)``.
+
+    LeNet-5 gets the paper's input (:func:`lenet5_input`, 28 -> 32 pixels,
+    background -0.1, ink 1.175) and the MAP loss; every other model takes ``[0, 1]``
+    images and cross-entropy.
+    """
+    if isinstance(model, LeNet5):
+        return lenet5_input, map_loss
+    return None, F.cross_entropy
 
 
 class LeNet(_Classifier):

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ._checks import fail
 from .arithmetic import _check_int, conv_output_size, conv_transpose_output_size, pool_output_size
 
 __all__ = [
@@ -51,9 +52,19 @@ _AXES = ("height", "width")
 # ------------------------------------------------------------------------------- validation
 
 
+#: The largest kernel size, stride, padding or dilation the reference ops accept: they
+#: are for small teaching examples, and beyond this a padded copy or a window view would
+#: ask the allocator for gigabytes.
+MAX_PARAM = 1024
+
+
 def _pair(fn: str, name: str, value: object, minimum: int = 1) -> Pair:
     """``value`` (an int or a (height, width) pair) as two checked ints."""
     try:
+        for v in value if isinstance(value, (tuple, list)) else (value,):
+            if isinstance(v, int) and v > MAX_PARAM:
+                raise ValueError(f"{name}={v}: must be <= {MAX_PARAM} (the reference ops are "
+                                 f"for small examples)")
         if isinstance(value, (tuple, list)):
             if len(value) != 2:
                 raise ValueError(
@@ -71,11 +82,9 @@ def _array(fn: str, name: str, value: object, layout: str, dtype: np.dtype | Non
     """``value`` as a 4-D float array; ``dtype`` None means 'the caller's working dtype'."""
     arr = np.asarray(value)
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{fn}: {name} must hold real numbers, got dtype {arr.dtype}")
+        fail(f"{fn}: {name}", arr, "must hold real numbers", TypeError)
     if arr.ndim != 4:
-        raise ValueError(
-            f"{fn}: {name} must be a 4-D array {layout}, got a {arr.ndim}-D array of shape "
-            f"{arr.shape}")
+        fail(f"{fn}: {name}", arr, f"must be a 4-D array {layout}, not {arr.ndim}-D")
     if dtype is None:
         dtype = arr.dtype if arr.dtype.kind == "f" else np.dtype(np.float64)
     return arr.astype(dtype, copy=False)
@@ -90,9 +99,7 @@ def _bias(fn: str, bias: object, channels: int, dtype: np.dtype) -> np.ndarray |
         return None
     b = np.asarray(bias)
     if b.shape != (channels,):
-        raise ValueError(
-            f"{fn}: bias must have shape ({channels},), one value per output channel, got "
-            f"shape {b.shape}")
+        fail(f"{fn}: bias", b, f"must have shape ({channels},), one value per output channel")
     return b.astype(dtype, copy=False)
 
 
@@ -126,8 +133,7 @@ def _check_grad(fn: str, grad_out: object, shape: tuple[int, ...], dtype: np.dty
                 ) -> np.ndarray:
     g = _array(fn, "grad_out", grad_out, "(N, C, H', W')", dtype)
     if g.shape != shape:
-        raise ValueError(
-            f"{fn}: grad_out must have the forward output's shape {shape}, got {g.shape}")
+        fail(f"{fn}: grad_out", g, f"must have the forward output's shape {shape}")
     return g
 
 

@@ -10,7 +10,8 @@ by a constant, with mini-batches and momentum instead of SDLM. :data:`SDLM_RECIP
 with SDLM itself (:mod:`lenet.sdlm`), with a larger ``mu`` than the paper's (see chapter 8).
 
 The paper's distortions ("planar affine transformations: translation, scaling, squeezing,
-shearing") are :class:`RandomAffine`, a batch augment that runs on the batch's device.
+shearing") are :class:`lenet.augment.RandomAffine`, a batch augment that runs on the batch's
+device (importable from here too, where it used to live).
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from importlib import resources
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .layers import check_images, check_int, check_number, check_tensor
+from ._checks import check_int, check_number, check_tensor
+from .augment import RandomAffine  # noqa: F401 -- moved to lenet.augment; old import path
 from .sdlm import SDLM
 from .train import to_model
 
@@ -83,73 +84,6 @@ PAPER_RECIPE = Recipe()
 #: paper's own epsilon and mu, LeNet-5's F6 saturated within its first hundred steps
 #: (chapter 8 shows it).
 SDLM_RECIPE = Recipe(scale=20.0, momentum=0.0, mu=1.0)
-
-
-class RandomAffine:
-    """Random planar affine distortions of a batch, computed on the batch's device.
-
-    Each image gets its own transform: a translation of up to ``translate`` pixels, a
-    scaling by ``1 +- scale``, a squeeze (x and y scaled in opposite directions) by
-    ``1 +- squeeze`` and a shear of up to ``shear`` (x shifted by ``shear * y``). Pixels
-    that come from outside the image are background (0). With ``p < 1`` each image is
-    distorted with probability ``p`` and otherwise passed through unchanged, so a pass over
-    the data mixes originals and distortions as the paper's training set did. The random numbers come from a
-    CPU generator seeded with ``seed``, so the distortions are the same on every device;
-    :meth:`state` / :meth:`set_state` save and restore it.
-
-    Shape: ``(N, C, H, W)`` -> ``(N, C, H, W)``.
-    """
-
-    def __init__(self, translate: float = 2.0, scale: float = 0.1, squeeze: float = 0.1,
-                 shear: float = 0.15, seed: int = 0, p: float = 1.0) -> None:
-        self.translate = _non_negative("translate", translate)
-        self.scale = _fraction("scale", scale)
-        self.squeeze = _fraction("squeeze", squeeze)
-        self.shear = _non_negative("shear", shear)
-        self.p = check_number("p", p)
-        if not 0 <= self.p <= 1:
-            raise ValueError(f"p must be a probability in [0, 1], got {p}")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
-        self.generator = torch.Generator(device="cpu").manual_seed(seed)
-
-    def matrices(self, n: int, height: int, width: int) -> torch.Tensor:
-        """``(n, 2, 3)`` affine matrices in ``affine_grid``'s normalised coordinates."""
-        u = torch.rand(n, 5, generator=self.generator) * 2 - 1  # uniform in [-1, 1)
-        s = 1 + self.scale * u[:, 0]
-        q = 1 + self.squeeze * u[:, 1]
-        sx, sy = s * q, s / q
-        theta = torch.zeros(n, 2, 3)
-        theta[:, 0, 0] = 1 / sx
-        theta[:, 0, 1] = self.shear * u[:, 2]
-        theta[:, 1, 1] = 1 / sy
-        theta[:, 0, 2] = self.translate * u[:, 3] * 2 / width
-        theta[:, 1, 2] = self.translate * u[:, 4] * 2 / height
-        return theta
-
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        check_images("images", images)
-        n, _, h, w = images.shape
-        theta = self.matrices(n, h, w).to(images.device, images.dtype)
-        grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-        out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros",
-                            align_corners=False)
-        if self.p < 1:  # drawn only then, so p=1 keeps the random stream of earlier runs
-            keep = torch.rand(n, generator=self.generator) >= self.p
-            out[keep.to(images.device)] = images[keep.to(images.device)]
-        return out
-
-    def state(self) -> torch.Tensor:
-        """The generator's state (to checkpoint alongside a run)."""
-        return self.generator.get_state()
-
-    def set_state(self, state: torch.Tensor) -> None:
-        self.generator.set_state(state)
-
-    def __repr__(self) -> str:
-        return (f"RandomAffine(translate={self.translate}, scale={self.scale}, "
-                f"squeeze={self.squeeze}, shear={self.shear}"
-                + (f", p={self.p:g})" if self.p < 1 else ")"))
 
 
 #: The command that trains the recorded runs; each record holds its full command line.
@@ -235,7 +169,7 @@ def results_table(runs: dict[str, dict], validation: dict[str, dict] | None = No
 @torch.no_grad()
 def saturation(model: nn.Module, images: torch.Tensor, threshold: float = 1.6) -> dict[str, float]:
     """Fraction of LeNet-5's C5 and F6 outputs with ``|f(a)| > threshold`` (``f`` saturates
-    at 1.7159), for ``images (N, 1, 32, 32)`` already through :func:`lenet.data.lenet5_input`.
+    at 1.7159), for ``images (N, 1, 32, 32)`` already through :func:`lenet.models.lenet5_input`.
     The images are moved to the model's device and dtype first.
 
     A saturated ``1.7159 tanh`` has a derivative near zero, so its unit has stopped learning.
@@ -247,17 +181,3 @@ def saturation(model: nn.Module, images: torch.Tensor, threshold: float = 1.6) -
     f6 = model.classifier.F6_act(model.classifier.F6(c5))
     return {"C5": float((c5.abs() > threshold).float().mean()),
             "F6": float((f6.abs() > threshold).float().mean())}
-
-
-def _non_negative(name: str, value: object) -> float:
-    value = check_number(name, value)
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
-
-
-def _fraction(name: str, value: object) -> float:
-    value = check_number(name, value)
-    if not 0 <= value < 1:
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
-    return value

@@ -1,4 +1,5 @@
-"""Matplotlib figures the chapters share: images, feature maps, kernels, curves, tables.
+"""Matplotlib figures the chapters share: images, feature maps, kernels, curves, tables,
+receptive fields.
 
 Every function draws on a new figure (or the ``ax`` given) and returns the figure, so a
 notebook cell can end with ``plt.show()`` and produce no text repr.
@@ -6,14 +7,18 @@ notebook cell can end with ``plt.show()`` and produce no text repr.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
+from ._checks import MAX_DRAW_SIZE, check_int, fail
+from .arithmetic import receptive_field_steps
+from .receptive_field import receptive_field_masks
 from .train import History
 
 
@@ -30,7 +35,8 @@ def show_images(images, titles: Sequence[str] | None = None, ncols: int = 8,
     n = len(x)
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(scale * ncols, scale * nrows + 0.3 * bool(titles)),
+    fig, axes = plt.subplots(nrows, ncols,
+                             figsize=(scale * ncols, scale * nrows + 0.3 * bool(titles)),
                              squeeze=False)
     vmax = np.abs(x).max() if symmetric else None
     for i, ax in enumerate(axes.flat):
@@ -100,10 +106,32 @@ def plot_history(history: History | dict[str, History], title: str | None = None
     return fig
 
 
+def _classes(name: str, values, num_classes: int) -> np.ndarray:
+    """``values`` as a 1-D int array of classes in ``0..num_classes-1``."""
+    a = _array(values)
+    if a.ndim != 1:
+        fail(name, values, "must be a 1-D sequence of class indices")
+    if len(a) and not (np.issubdtype(a.dtype, np.integer) or a.dtype == bool):
+        fail(name, values, "must hold integer class indices (for scores, take .argmax(1))",
+             TypeError)
+    if len(a) and (a.min() < 0 or a.max() >= num_classes):
+        fail(name, values, f"must hold classes in 0..{num_classes - 1}, got values in "
+                           f"{a.min()}..{a.max()}")
+    return a.astype(np.int64)
+
+
 def confusion_matrix(predictions, labels, num_classes: int = 10) -> np.ndarray:
-    """``(num_classes, num_classes)`` counts: row = true class, column = predicted class."""
-    p, t = _array(predictions).astype(int), _array(labels).astype(int)
-    return np.bincount(t * num_classes + p, minlength=num_classes**2).reshape(num_classes, num_classes)
+    """``(num_classes, num_classes)`` counts: row = true class, column = predicted class.
+
+    ``predictions`` and ``labels``: 1-D integer classes in ``0..num_classes-1``, of one
+    length (tensors, arrays or lists)."""
+    num_classes = check_int("num_classes", num_classes)
+    p = _classes("predictions", predictions, num_classes)
+    t = _classes("labels", labels, num_classes)
+    if len(p) != len(t):
+        fail("predictions", predictions, f"must have one entry per label ({len(t)})")
+    counts = np.bincount(t * num_classes + p, minlength=num_classes**2)
+    return counts.reshape(num_classes, num_classes)
 
 
 def plot_confusion(matrix: np.ndarray, classes: Sequence[str] | None = None,
@@ -147,5 +175,47 @@ def plot_connection_table(table: Sequence[Sequence[int]], in_channels: int,
     ax.tick_params(which="minor", length=0)
     ax.set_xlabel(out_label)
     ax.set_ylabel(in_label)
+    fig.tight_layout()
+    return fig
+
+
+def plot_receptive_field(layers: Iterable[object], cell: float = 0.16,
+                         seen: str = "#74c476", dot: str = "#cb181d") -> Figure:
+    """One panel per layer: the receptive field of one unit after that layer, shaded, on the
+    final receptive field's grid; dots mark that layer's kernel taps (each tap is the
+    centre of a unit of the previous layer). Holes (gridding) stay white.
+
+    ``layers`` as :func:`lenet.arithmetic.receptive_field`; ``cell`` is a pixel's size in
+    inches. The 3x3 stack with dilations 1, 2, 4 gives 3x3, 7x7 and 15x15.
+    """
+    steps = receptive_field_steps(layers)
+    if not steps:
+        raise ValueError("layers must contain at least one spatial layer (conv or pool)")
+    if steps[-1].size > MAX_DRAW_SIZE:
+        raise ValueError(f"layers: a receptive field of {steps[-1].size} pixels; at most "
+                         f"{MAX_DRAW_SIZE} are drawn")
+    masks = receptive_field_masks(layers)
+    n = steps[-1].size
+    width = len(steps) * (n * cell + 0.4)
+    fig, axes = plt.subplots(1, len(steps), figsize=(width, n * cell + 1.0), squeeze=False)
+    previous_size, jump = 1, 1
+    for ax, step, mask in zip(axes[0], steps, masks):
+        start = (n - step.size) // 2
+        ax.add_patch(Rectangle((0, 0), n, n, facecolor="white", edgecolor="#bdbdbd"))
+        for r, c in zip(*np.nonzero(mask)):
+            ax.add_patch(Rectangle((start + c, start + r), 1, 1, facecolor=seen,
+                                   edgecolor="white", linewidth=0.3))
+        centre = start + (previous_size - 1) / 2 + 0.5
+        taps = centre + np.arange(step.layer.kernel_size) * step.layer.dilation * jump
+        xx, yy = np.meshgrid(taps, taps)
+        ax.plot(xx.ravel(), yy.ravel(), "o", color=dot, markersize=3)
+        layer = step.layer
+        ax.set_title(f"k={layer.kernel_size}, s={layer.stride}, d={layer.dilation}\n"
+                     f"RF {step.size}x{step.size}", fontsize=9)
+        ax.set_xlim(-0.2, n + 0.2)
+        ax.set_ylim(n + 0.2, -0.2)
+        ax.set_aspect("equal")
+        ax.axis("off")
+        previous_size, jump = step.size, step.jump
     fig.tight_layout()
     return fig

@@ -13,6 +13,7 @@ pair, 84 x 10 = 840, and the total is the paper's 340,908.
 
 from __future__ import annotations
 
+import copy
 import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -21,14 +22,17 @@ from math import ceil, floor, prod
 import torch
 from torch import nn
 
-from .layers import RBFOutput, ScaledTanh, SparseConv2d, Subsampling, check_module
+from ._checks import check_module, fail
+from .layers import RBFOutput, ScaledTanh, SparseConv2d, Subsampling
 
-#: Squashing functions and other fixed, weightless maps: no multiply-add joins two units,
+#: Squashing functions and other fixed, unit-by-unit maps: no multiply-add joins two units,
 #: so no connections (the paper counts a layer's squashing function with the layer).
 SQUASHING = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU,
-             nn.Softmax, nn.LogSoftmax, nn.Dropout, nn.Dropout2d, nn.Hardtanh, ScaledTanh)
+             nn.Dropout, nn.Dropout2d, nn.Hardtanh, ScaledTanh)
 #: Layers that scale each unit by a learned factor: one connection per output unit.
 ELEMENTWISE = (nn.BatchNorm1d, nn.BatchNorm2d)
+#: Layers whose every output depends on every input along one dimension (``dim``).
+ALONG_DIM = (nn.Softmax, nn.LogSoftmax, nn.Softmin)
 #: Layers that only move data around: no connections.
 RESHAPING = (nn.Flatten, nn.Unflatten, nn.Identity)
 
@@ -106,6 +110,10 @@ def summary(model: nn.Module, input_size: Sequence[int]) -> Summary:
     """
     check_module("model", model)
     size = _check_size(input_size)
+    # Run on a copy in eval mode: the forward pass must not touch the model it describes
+    # (batch-norm running statistics, training mode), and eval mode lets batch norm accept
+    # a batch of one.
+    model = copy.deepcopy(model).eval()
     leaves = {m: path for path, m in model.named_modules() if _is_leaf(m)}
     short = _short_names(list(leaves.values()))
     names = {m: short[path] for m, path in leaves.items()}
@@ -119,7 +127,7 @@ def summary(model: nn.Module, input_size: Sequence[int]) -> Summary:
             input_shape=in_shape,
             output_shape=out_shape,
             params=sum(p.numel() for p in module.parameters(recurse=False) if p.requires_grad),
-            connections=connections(module, in_shape[1:], out_shape[1:]),
+            connections=connections(module, in_shape[1:], out_shape[1:], len(in_shape)),
         ))
 
     handles = [m.register_forward_hook(record) for m in leaves]
@@ -139,28 +147,39 @@ def summary(model: nn.Module, input_size: Sequence[int]) -> Summary:
 
 def _check_size(input_size: object) -> tuple[int, ...]:
     """``input_size`` as ``(N, ...)``: a sequence of 2 or more positive ints (3 gets N = 1)."""
-    allowed = "a sequence of positive ints such as (N, C, H, W) or (C, H, W)"
+    allowed = "must be a sequence of positive ints such as (N, C, H, W) or (C, H, W)"
     if isinstance(input_size, (str, bytes, torch.Tensor)) or not isinstance(input_size, Sequence):
-        raise TypeError(f"input_size must be {allowed}, got {type(input_size).__name__} "
-                        f"{input_size!r}")
+        fail("input_size", input_size, allowed, TypeError)
     if any(isinstance(s, bool) or not hasattr(s, "__index__") for s in input_size):
-        raise TypeError(f"input_size must be {allowed}, got {tuple(input_size)!r}")
+        fail("input_size", tuple(input_size), allowed, TypeError)
     size = tuple(operator.index(s) for s in input_size)
     if len(size) < 2 or any(s < 1 for s in size):
-        raise ValueError(f"input_size must be {allowed}, got {size}")
+        fail("input_size", size, allowed)
     return (1, *size) if len(size) == 3 else size
 
 
 def connections(module: nn.Module, in_shape: tuple[int, ...],
-                out_shape: tuple[int, ...]) -> int | None:
-    """Connections of one layer for one example, from its type and ``(C, H, W)`` shapes."""
+                out_shape: tuple[int, ...], ndim: int | None = None) -> int | None:
+    """Connections of one layer for one example, from its type and ``(C, H, W)`` shapes
+    (without the batch dimension; ``ndim`` is the number of dimensions with it, by default
+    ``len(in_shape) + 1``)."""
     numel_out = prod(out_shape)
+    ndim = len(in_shape) + 1 if ndim is None else ndim
     if isinstance(module, SparseConv2d):
         taps = _taps(in_shape[1:], out_shape[1:], module.kernel_size, 1, 0, 1)
         return sum(len(r) for r in module.table) * taps + numel_out
     if isinstance(module, nn.Conv2d):
+        padding = module.padding
+        if module.padding_mode != "zeros":
+            padding = "border"  # reflect, replicate, circular: every tap is a real pixel
+        elif padding == "same":
+            # PyTorch pads d*(k-1) in all, the smaller half first (before the input)
+            padding = tuple(d * (k - 1) // 2 for k, d in zip(_pair(module.kernel_size),
+                                                              _pair(module.dilation)))
+        elif padding == "valid":
+            padding = 0
         taps = _taps(in_shape[1:], out_shape[1:], module.kernel_size, module.stride,
-                     module.padding, module.dilation)
+                     padding, module.dilation)
         per_map = module.in_channels // module.groups
         bias = numel_out if module.bias is not None else 0
         return module.out_channels * per_map * taps + bias
@@ -180,6 +199,10 @@ def connections(module: nn.Module, in_shape: tuple[int, ...],
         return rows * module.out_features * (module.in_features + (module.bias is not None))
     if isinstance(module, RBFOutput):  # one (x_j - w_ij)^2 term per (input, class) pair
         return module.in_features * module.out_features
+    if isinstance(module, ALONG_DIM):
+        dim = module.dim if module.dim is not None else (0 if ndim in (0, 1, 3) else 1)
+        dim = dim % ndim
+        return numel_out * ((1,) + tuple(out_shape))[dim] if dim else None
     if isinstance(module, ELEMENTWISE):
         return numel_out
     if isinstance(module, SQUASHING + RESHAPING):
@@ -190,8 +213,12 @@ def connections(module: nn.Module, in_shape: tuple[int, ...],
 def _taps(in_hw, out_hw, kernel, stride, padding, dilation) -> int:
     """Kernel taps that land on real (non-padding) input, summed over all output positions.
 
-    The 2-D count factorises: it is the product of the 1-D counts along H and along W.
+    ``padding`` is the padding before the input (per axis), or ``"border"`` when padding
+    copies real pixels (reflect, replicate, circular): then every tap counts. The 2-D count
+    factorises: it is the product of the 1-D counts along H and along W.
     """
+    if padding == "border":
+        return prod(o * k for o, k in zip(out_hw, _pair(kernel)))
     total = 1
     pairs = (_pair(v) for v in (kernel, stride, padding, dilation))
     for n, o, k, s, p, d in zip(in_hw, out_hw, *pairs):

@@ -8,6 +8,7 @@ resume where it stopped, and records a :class:`History`.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import sys
@@ -22,8 +23,26 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.std import tqdm
 
-from .checkpoint import load_checkpoint, save_checkpoint
-from .layers import check_int
+from ._checks import (
+    check_bool,
+    check_callable,
+    check_choice,
+    check_images,
+    check_int,
+    check_labels,
+    check_module,
+    check_number,
+    check_path,
+    fail,
+)
+from .checkpoint import (
+    CHECKPOINT_FORMAT,
+    apply_checkpoint,
+    check_resumable,
+    read_checkpoint,
+    save_checkpoint,
+)
+from .models import default_recipe  # noqa: F401 -- moved to lenet.models; old import path
 from .sdlm import CURVATURE_SAMPLES, SDLM, gauss_newton_diagonal
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -95,8 +114,7 @@ def pin_threads(threads: int = 2) -> int:
     from one split one way), so a chapter or test that compares numbers pins it: the same
     count gives the same last bits on any machine with at least that many cores.
     """
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads={threads!r}: must be an int >= 1")
+    threads = check_int("threads", threads)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     return before
@@ -110,25 +128,73 @@ def to_model(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
                      non_blocking=True)
 
 
+def _check_batch(name: str, images: object, nonempty: bool = False) -> torch.Tensor:
+    """A float image batch ``(N, C, H, W)``: NumPy arrays and integer (0-255) images are
+    refused, since a silent conversion would hide a preprocessing mistake."""
+    images = check_images(name, images, nonempty=nonempty)
+    if not images.is_floating_point():
+        fail(name, images, "must be floating point images (uint8 0-255 images: convert with "
+                           ".float() / 255)", TypeError)
+    return images
+
+
+def _check_pair(name: str, pair: object, nonempty: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(images (N, C, H, W), labels (N,))`` with the same ``N``."""
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+        fail(name, pair, "must be a pair (images (N, C, H, W), labels (N,))", TypeError)
+    images = _check_batch(f"{name}[0] (images)", pair[0], nonempty)
+    labels = check_labels(f"{name}[1] (labels)", pair[1], len(images))
+    return images, labels
+
+
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1024,
             transform: Transform | None = None) -> torch.Tensor:
-    """Class scores for ``images``: ``(N, C, H, W) -> (N, classes)``, on the model's device."""
+    """Class scores for ``images``: ``(N, C, H, W) -> (N, classes)``, on the model's device.
+
+    The model runs in eval mode and is put back in the mode it was in."""
+    check_module("model", model)
+    images = _check_batch("images", images)
+    batch_size = check_int("batch_size", batch_size)
+    check_callable("transform", transform)
     was_training = model.training
     model.eval()
-    out = []
-    for start in range(0, len(images), batch_size):
-        x = to_model(model, images[start:start + batch_size])
-        out.append(model(transform(x) if transform else x))
-    model.train(was_training)
+    try:
+        out = []
+        for start in range(0, len(images), batch_size):
+            x = to_model(model, images[start:start + batch_size])
+            out.append(model(transform(x) if transform else x))
+    finally:
+        model.train(was_training)
+    if not out:
+        return torch.empty(0, 0)
     return torch.cat(out)
 
 
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1024,
              transform: Transform | None = None) -> float:
-    """Accuracy in ``[0, 1]`` of ``model`` on ``images (N, C, H, W)`` with ``labels (N,)``."""
+    """Accuracy in ``[0, 1]`` of ``model`` on ``images (N, C, H, W)`` with ``labels (N,)``,
+    ``N >= 1``."""
+    images = _check_batch("images", images, nonempty=True)
+    labels = check_labels("labels", labels, len(images))
     scores = predict(model, images, batch_size, transform)
     return float((scores.argmax(1).cpu() == labels.cpu()).float().mean())
+
+
+#: What :func:`fit` records in a checkpoint and compares on ``resume``. A resume with
+#: different values is refused, naming each. ``epochs`` (and the per-epoch ``lr`` list past
+#: the epochs both runs share) may change with ``schedule="constant"``: training on for more
+#: epochs, or stopping earlier, continues the same run. With ``"onecycle"`` the schedule's
+#: shape depends on the epoch count, so a change is refused. Settings not recorded, and so
+#: free to change: ``device``, ``progress``, ``timings``, ``amp``, ``channels_last``,
+#: ``compile`` (speed, not the run's maths; the last bits may differ).
+RECORDED_SETTINGS = ("model", "optimizer", "momentum", "weight_decay", "schedule", "lr",
+                     "batch_size", "epochs", "seed", "train_examples", "train_labels",
+                     "loss_fn", "transform", "augment", "dtype")
+RESUME_MAY_CHANGE = ("epochs",)
+
+
+EpochHook = Callable[[int, History], None]
 
 
 def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
@@ -139,16 +205,20 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         loss_fn: LossFn = F.cross_entropy, transform: Transform | None = None,
         augment: Transform | None = None, device: str | torch.device | None = None,
         seed: int = 0, progress: bool = True, checkpoint: str | Path | None = None,
-        resume: bool = False, amp: bool = False, channels_last: bool = False,
-        compile: bool = False, timings: dict | None = None,
-        dtype: torch.dtype | None = None) -> History:
+        resume: bool = False, overwrite: bool = False, amp: bool = False,
+        channels_last: bool = False, compile: bool = False, timings: dict | None = None,
+        dtype: torch.dtype | None = None, on_epoch: EpochHook | None = None,
+        settings: dict | None = None) -> History:
     """Train ``model`` in place and return its :class:`History`.
 
     Args:
         model: any classifier returning scores ``(N, classes)``.
-        train, test: ``(images (N, C, H, W), labels (N,))``; moved to the device once.
+        train, test: ``(images (N, C, H, W), labels (N,))`` tensors, floating-point images
+            (converted to the model's dtype) and integer labels, ``N >= 1`` for ``train``;
+            moved to the device once.
         epochs: passes over ``train``.
-        lr: a learning rate, or one per epoch (the paper's schedule is such a list).
+        lr: a learning rate, or one per epoch (the paper's schedule is such a list); finite
+            and > 0.
         batch_size: examples per step; the last, smaller batch of an epoch is kept.
         optimizer: ``"sgd"``, ``"adam"``, ``"sdlm"`` (:class:`lenet.sdlm.SDLM`, the
             paper's stochastic diagonal Levenberg-Marquardt, with ``mu=0.02``: its curvature
@@ -161,12 +231,19 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         transform: applied to every batch, train and test (e.g. :func:`lenet.data.lenet5_input`).
         augment: applied to training batches only, before ``transform``.
         seed: seeds the initial shuffles; same seed, same machine, same history.
-        progress: a bar over epochs that prints no timings (so notebook output is stable).
-        checkpoint: file to write after every epoch (atomically).
-        resume: continue from ``checkpoint`` if it exists. The checkpoint also holds the
-            global torch RNG state and, for an ``augment`` with ``state()``/``set_state()``
-            (such as :class:`lenet.paper.RandomAffine`), its state, so a random augment
-            resumes exactly.
+        progress: on a terminal, a bar over the batches with images/s and the time left;
+            elsewhere (notebooks, logs) a bar over epochs that prints no timings, so that
+            notebook output is stable.
+        checkpoint: file to write after every epoch (atomically). It records the run's
+            settings (:data:`RECORDED_SETTINGS`) and the format version.
+        resume: continue from ``checkpoint``. A missing file is announced and the run starts
+            at epoch 1; a file written with other settings is refused (:class:`CheckpointError`
+            naming each differing setting; :data:`RESUME_MAY_CHANGE` lists what may change).
+            The checkpoint also holds the global torch RNG state and, for an ``augment``
+            with ``state()``/``set_state()`` (such as :class:`lenet.augment.RandomAffine`),
+            its state, so a random augment resumes exactly.
+        overwrite: without ``resume``, an existing ``checkpoint`` is refused unless this
+            is True (a fresh run would silently replace it).
         amp: run forward and loss under bfloat16 autocast, on CUDA and on the CPU (no-op
             elsewhere). It pays where the device computes in bfloat16 natively (see
             :func:`has_fast_bf16`): about 1.2x for LeNet on a CPU with AMX. Measured there,
@@ -185,23 +262,48 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         timings: if a dict is given, filled with ``first_step_s`` (includes any compile),
             ``train_s`` (all training steps, evaluation excluded), ``epoch_s`` (a list: the
             training seconds of each epoch) and ``images`` (examples trained on).
+        on_epoch: called as ``on_epoch(epoch, history)`` as each epoch ends (``epoch``
+            counts from 1), after its checkpoint is written.
+        settings: extra entries (plain str/int/float values) to record in the checkpoint
+            and compare on resume, e.g. the dataset's name.
 
     On CUDA the shuffles come from a CUDA generator, so the permutation never leaves the
     device; on the CPU a CPU generator, whose state the checkpoint saves.
     """
+    check_module("model", model)
     epochs, batch_size = check_int("epochs", epochs), check_int("batch_size", batch_size)
+    x_train, y_train = _check_pair("train", train, nonempty=True)
+    if test is not None:
+        test = _check_pair("test", test, nonempty=True)
     lrs = _per_epoch(lr, epochs)
+    momentum = check_number("momentum", momentum, minimum=0.0)
+    weight_decay = check_number("weight_decay", weight_decay, minimum=0.0)
+    check_choice("schedule", schedule, ["constant", "onecycle"])
+    seed = check_int("seed", seed, minimum=None)
+    for flag in ("progress", "resume", "overwrite", "amp", "channels_last", "compile"):
+        check_bool(flag, locals()[flag])
+    for name in ("loss_fn", "transform", "augment", "on_epoch"):
+        check_callable(name, locals()[name], allow_none=name != "loss_fn")
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        fail("dtype", dtype, "must be a floating torch.dtype such as torch.float64", TypeError)
+    if checkpoint is not None:
+        checkpoint = check_path("checkpoint", checkpoint)
+        if checkpoint.is_dir():
+            fail("checkpoint", str(checkpoint), "is a folder, must be a file path")
+        if checkpoint.exists() and not resume and not overwrite:
+            fail("checkpoint", str(checkpoint), "exists: resume it (resume=True, --resume) or "
+                                                "replace it (overwrite=True, --overwrite)",
+                 FileExistsError)
     dev = pick_device(device)
     cuda = dev.type == "cuda"
-    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-        raise TypeError(f"dtype must be a floating torch.dtype such as torch.float64, "
-                        f"got {dtype!r}")
     model.to(dev, dtype)
-    x_train, y_train = train[0].to(dev, dtype), train[1].to(dev)
+    param_dtype = next(model.parameters()).dtype
+    x_train, y_train = x_train.to(dev, param_dtype), y_train.to(dev)
+    if test is not None:
+        test = (test[0].to(param_dtype), test[1])
     if channels_last:
         model.to(memory_format=torch.channels_last)
-        if x_train.dim() == 4:
-            x_train = x_train.contiguous(memory_format=torch.channels_last)
+        x_train = x_train.contiguous(memory_format=torch.channels_last)
     step_model = torch.compile(model) if (cuda and compile) else model
     autocast = amp and dev.type in ("cuda", "cpu")
     opt = _optimizer(model, optimizer, lrs[0], momentum, weight_decay)
@@ -209,17 +311,19 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
     sched = _scheduler(opt, schedule, lrs[0], epochs, steps)
     gen = torch.Generator(device=dev if cuda else "cpu").manual_seed(seed)
     history, start = History(), 0
-    if resume and checkpoint is not None and Path(checkpoint).exists():
-        state = load_checkpoint(checkpoint, model, opt, sched)
-        history, start = History(**state["history"]), state["epoch"]
-        gen.set_state(state["generator"])
-        if "torch_rng" in state:  # what a random augment draws from the global RNG
-            torch.set_rng_state(state["torch_rng"])
-        if "augment_state" in state and hasattr(augment, "set_state"):
-            augment.set_state(state["augment_state"])
-    bar = tqdm(total=epochs, initial=start, disable=not progress, file=sys.stderr,
-               mininterval=0, miniters=1, ncols=100,
-               bar_format="{n_fmt}/{total_fmt} epochs |{bar:20}| {desc}")
+    recorded = None
+    if checkpoint is not None:
+        recorded = _settings(model, optimizer, momentum, weight_decay, schedule, lrs,
+                             batch_size, epochs, seed, y_train, loss_fn, transform, augment,
+                             param_dtype, settings)
+    if resume and checkpoint is not None:
+        history, start = _resume(checkpoint, recorded, model, opt, sched, gen, augment)
+    # Hooks run before each epoch; SDLM re-estimates its curvature there.
+    hooks: list[Callable[[torch.Tensor], None]] = []
+    if isinstance(opt, SDLM):
+        hooks.append(lambda order: _set_curvature(opt, model, x_train, y_train, order,
+                                                  transform, loss_fn, gen))
+    bar = _Progress(progress, epochs, start, len(y_train))
     model.train()
     train_s, first_step_s, images, epoch_s = 0.0, 0.0, 0, []
     for epoch in range(start, epochs):
@@ -227,30 +331,16 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
             for group in opt.param_groups:
                 group["lr"] = lrs[epoch]
         order = torch.randperm(len(y_train), generator=gen, device=gen.device).to(dev)
-        loss_sum = torch.zeros((), device=dev)
-        correct = torch.zeros((), device=dev, dtype=torch.long)
         tick = _clock(dev, timings)
-        if isinstance(opt, SDLM):
-            _set_curvature(opt, model, x_train, y_train, order, transform, loss_fn, gen)
-        for i in range(steps):
-            idx = order[i * batch_size:(i + 1) * batch_size]
-            x, y = x_train[idx], y_train[idx]
-            if augment is not None:
-                x = augment(x)
-            if transform is not None:
-                x = transform(x)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
-                scores = step_model(x)
-                loss = loss_fn(scores, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
-            loss_sum += loss.detach().float() * len(y)
-            correct += (scores.argmax(1) == y).sum()
-            if timings is not None and epoch == start and i == 0:
-                first_step_s = _clock(dev, timings) - tick
+        for hook in hooks:
+            hook(order)
+
+        marks: list[float] | None = [] if (timings is not None and epoch == start) else None
+        loss_sum, correct = _train_epoch(step_model, opt, sched, x_train, y_train, order,
+                                         batch_size, augment, transform, loss_fn, autocast,
+                                         bar, marks)
+        if marks:
+            first_step_s = marks[0] - tick
         if timings is not None:
             epoch_s.append(_clock(dev, timings) - tick)
             train_s += epoch_s[-1]
@@ -264,14 +354,135 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
             extra = {"augment_state": augment.state()} if hasattr(augment, "state") else {}
             save_checkpoint(checkpoint, model, opt, sched, epoch=epoch + 1,
                             history=history.as_dict(), generator=gen.get_state(),
-                            torch_rng=torch.get_rng_state(), **extra)
-        bar.set_description_str(_postfix(history), refresh=False)
-        bar.update(1)
+                            torch_rng=torch.get_rng_state(), format=CHECKPOINT_FORMAT,
+                            settings=recorded, **extra)
+        bar.end_epoch(history)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, history)
     bar.close()
     if timings is not None:
         timings.update(first_step_s=first_step_s, train_s=train_s, images=float(images),
                        epoch_s=epoch_s)
     return history
+
+
+def _resume(checkpoint: Path, recorded: dict, model: nn.Module, opt, sched,
+            gen: torch.Generator, augment: Transform | None) -> tuple[History, int]:
+    """Restore a run from ``checkpoint`` (refused if its settings differ from ``recorded``);
+    return its history and the number of epochs done. A missing file is announced and
+    the run starts at epoch 1."""
+    if not checkpoint.exists():
+        print(f"no checkpoint at {checkpoint} yet: starting from epoch 1", file=sys.stderr)
+        return History(), 0
+    state = read_checkpoint(checkpoint)
+    check_resumable(state, recorded, checkpoint)
+    apply_checkpoint(state, model, opt, sched, checkpoint)
+    gen.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])  # what a random augment draws from
+    if "augment_state" in state and hasattr(augment, "set_state"):
+        augment.set_state(state["augment_state"])
+    print(f"resumed from epoch {state['epoch']} ({checkpoint.name})", file=sys.stderr)
+    return History(**state["history"]), state["epoch"]
+
+
+def _train_epoch(step_model: nn.Module, opt, sched, x_train: torch.Tensor,
+                 y_train: torch.Tensor, order: torch.Tensor, batch_size: int,
+                 augment: Transform | None, transform: Transform | None, loss_fn: LossFn,
+                 autocast: bool, bar: _Progress, first_step: list[float] | None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One pass over ``x_train`` in the order ``order``; returns the summed loss and the
+    number of correct predictions (device scalars: no sync per step). With a list as
+    ``first_step``, the clock after the first step is appended to it."""
+    dev = x_train.device
+    loss_sum = torch.zeros((), device=dev)
+    correct = torch.zeros((), device=dev, dtype=torch.long)
+    for i in range(0, len(order), batch_size):
+        idx = order[i:i + batch_size]
+        x, y = x_train[idx], y_train[idx]
+        if augment is not None:
+            x = augment(x)
+        if transform is not None:
+            x = transform(x)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
+            scores = step_model(x)
+            loss = loss_fn(scores, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        loss_sum += loss.detach().float() * len(y)
+        correct += (scores.argmax(1) == y).sum()
+        if i == 0 and first_step is not None:
+            first_step.append(_clock(dev, {}))
+        bar.batch(len(y))
+    return loss_sum, correct
+
+
+class _Progress:
+    """fit's progress: on a terminal a bar over images with images/s and the time left; off
+    a terminal (a notebook, a log file) a bar over epochs with no timings, so the output
+    is the same on every run."""
+
+    def __init__(self, enabled: bool, epochs: int, start: int, per_epoch: int) -> None:
+        self.live = enabled and sys.stderr.isatty()
+        if self.live:
+            self.bar = tqdm(total=(epochs - start) * per_epoch, unit="img", unit_scale=True,
+                            file=sys.stderr, dynamic_ncols=True, leave=False,
+                            desc=f"epoch {start + 1}/{epochs}")
+        else:
+            self.bar = tqdm(total=epochs, initial=start, disable=not enabled, file=sys.stderr,
+                            mininterval=0, miniters=1, ncols=100,
+                            bar_format="{n_fmt}/{total_fmt} epochs |{bar:20}| {desc}")
+        self.epoch, self.epochs = start, epochs
+
+    def batch(self, images: int) -> None:
+        if self.live:
+            self.bar.update(images)
+
+    def end_epoch(self, history: History) -> None:
+        self.epoch += 1
+        if self.live:
+            self.bar.set_description_str(f"epoch {min(self.epoch + 1, self.epochs)}/"
+                                         f"{self.epochs}", refresh=False)
+            self.bar.set_postfix_str(_postfix(history), refresh=False)
+        else:
+            self.bar.set_description_str(_postfix(history), refresh=False)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _describe(obj: object) -> str | None:
+    """A stable name for a callable or an optimizer choice (no addresses)."""
+    if obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, functools.partial):
+        args = ", ".join([*map(repr, obj.args), *(f"{k}={v!r}" for k, v in obj.keywords.items())])
+        return f"partial({_describe(obj.func)}, {args})"
+    name = getattr(obj, "__qualname__", None) or type(obj).__qualname__
+    return f"{getattr(obj, '__module__', None) or type(obj).__module__}.{name}"
+
+
+def _settings(model, optimizer, momentum, weight_decay, schedule, lrs, batch_size, epochs,
+              seed, labels, loss_fn, transform, augment, dtype, extra) -> dict:
+    """The settings a checkpoint records (:data:`RECORDED_SETTINGS`) plus ``extra``."""
+    weights = torch.arange(len(labels), device=labels.device) % 9973 + 1
+    recorded = {
+        "model": type(model).__name__, "optimizer": _describe(optimizer),
+        "momentum": momentum, "weight_decay": weight_decay, "schedule": schedule,
+        "lr": list(lrs), "batch_size": batch_size, "epochs": epochs, "seed": seed,
+        "train_examples": len(labels),
+        "train_labels": int((labels.long() * weights).sum()),  # a checksum of the subset
+        "loss_fn": _describe(loss_fn), "transform": _describe(transform),
+        "augment": _describe(augment), "dtype": str(dtype)}
+    for key, value in (extra or {}).items():
+        if not isinstance(value, (str, int, float, bool, type(None))):
+            fail(f"settings[{key!r}]", value, "must be a str, int, float, bool or None",
+                 TypeError)
+        recorded[str(key)] = value
+    return recorded
 
 
 def _clock(dev: torch.device, timings: dict | None) -> float:
@@ -287,13 +498,12 @@ def _postfix(h: History) -> str:
 
 
 def _per_epoch(lr: float | list[float], epochs: int) -> list[float]:
-    lrs = [float(lr)] * epochs if isinstance(lr, (int, float)) else [float(v) for v in lr]
-    if len(lrs) != epochs:
-        raise ValueError(f"lr must be a number or a list of {epochs} rates (one per epoch), "
-                         f"got {len(lrs)} rates")
-    if any(not v > 0 for v in lrs):
-        raise ValueError(f"lr must be > 0, got {lr}")
-    return lrs
+    if isinstance(lr, (list, tuple)):
+        lrs = [check_number(f"lr[{i}]", v, positive=True) for i, v in enumerate(lr)]
+        if len(lrs) != epochs:
+            fail("lr", lr, f"must be a number or a list of {epochs} rates (one per epoch)")
+        return lrs
+    return [check_number("lr", lr, positive=True)] * epochs
 
 
 def _optimizer(model: nn.Module, name: str | OptimizerFactory, lr: float, momentum: float,
@@ -305,8 +515,8 @@ def _optimizer(model: nn.Module, name: str | OptimizerFactory, lr: float, moment
         return torch.optim.Adam(params, lr=lr, weight_decay=wd)
     factory = SDLM if name == "sdlm" else name
     if not callable(factory):
-        raise ValueError(f"optimizer must be 'sgd', 'adam', 'sdlm' or a factory "
-                         f"(params, lr) -> Optimizer, got {name!r}")
+        fail("optimizer", name, "must be 'sgd', 'adam', 'sdlm' or a factory "
+                                "(params, lr) -> Optimizer")
     if momentum or wd:
         raise ValueError(f"momentum and weight_decay apply to optimizer 'sgd' and 'adam' only: "
                          f"optimizer {getattr(name, '__name__', name)!r} takes its own "
@@ -327,21 +537,6 @@ def _scheduler(opt, name: str, lr: float, epochs: int, steps: int):
     if name == "constant":
         return None
     if name == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=epochs, steps_per_epoch=steps)
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=epochs,
+                                                   steps_per_epoch=steps)
     raise ValueError(f"schedule must be 'constant' or 'onecycle', got {name!r}")
-
-
-def default_recipe(model: nn.Module) -> tuple[Transform | None, LossFn]:
-    """How a model expects to be fed and trained: ``(transform, loss_fn)``.
-
-    LeNet-5 gets the paper's input (:func:`lenet.data.lenet5_input`, 28 -> 32 pixels,
-    background -0.1, ink 1.175) and the MAP loss; every other model takes ``[0, 1]``
-    images and cross-entropy.
-    """
-    from .data import lenet5_input
-    from .layers import map_loss
-    from .models import LeNet5
-
-    if isinstance(model, LeNet5):
-        return lenet5_input, map_loss
-    return None, F.cross_entropy

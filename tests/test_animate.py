@@ -15,9 +15,9 @@ from lenet.animate import (
     save_conv_animation,
 )
 from lenet.arithmetic import conv_output_size, conv_transpose_output_size
-from lenet.diagrams import (
+from lenet.plot import plot_receptive_field
+from lenet.receptive_field import (
     centre_input_gradient,
-    plot_receptive_field,
     receptive_field_mask,
     receptive_field_masks,
 )
@@ -204,3 +204,26 @@ def test_dilations_1_2_4_give_3_7_15_and_equal_dilations_leave_holes():
     fig = plot_receptive_field([(3, 1, 1), (3, 1, 2), (3, 1, 4)])
     assert len(fig.axes) == 3
     plt.close(fig)
+
+
+def test_sizes_beyond_the_stated_limits_are_refused_at_once(tmp_path):
+    import time
+
+    from lenet.animate import conv_frames, save_conv_animation
+    from lenet.ops import conv2d
+    from lenet.plot import plot_receptive_field
+    from lenet.receptive_field import centre_input_gradient
+
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="size"):
+        save_conv_animation(tmp_path / "a.gif", 40, 3)  # 1,444 frames: used to run > 2 min
+    with pytest.raises(ValueError, match="size"):
+        conv_frames(10**6, 3)
+    with pytest.raises(ValueError, match="size"):
+        centre_input_gradient(torch.nn.Identity(), 10**6)
+    with pytest.raises(ValueError, match="layers"):
+        plot_receptive_field([("conv", 3, 1, 1000)])
+    with pytest.raises(ValueError, match="padding"):
+        conv2d(np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 3, 3)), padding=10**6)
+    assert time.perf_counter() - start < 5
+    assert not list(tmp_path.iterdir())

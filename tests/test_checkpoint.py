@@ -139,7 +139,7 @@ def test_a_file_that_is_not_a_checkpoint(tmp_path):
 
 
 def test_missing_checkpoint_is_file_not_found(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+    with pytest.raises(FileNotFoundError, match="absent.pt"):
         load_checkpoint(tmp_path / "absent.pt", LeNet())
 
 
@@ -162,3 +162,10 @@ def test_bad_input_is_refused_with_a_clear_message(refuses, tmp_path, fn, args, 
         refuses(fn, (*args, tmp_path / "run.pt"), error, says)
     else:
         refuses(fn, (tmp_path / "run.pt", *args), error, says)
+
+
+def test_atomic_write_creates_missing_parent_folders(tmp_path):
+    from lenet.checkpoint import atomic_write
+
+    path = atomic_write(tmp_path / "a" / "b" / "c.txt", lambda tmp: tmp.write_text("x"))
+    assert path.read_text() == "x" and sorted(p.name for p in path.parent.iterdir()) == ["c.txt"]

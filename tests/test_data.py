@@ -17,12 +17,12 @@ from lenet.data import (
     DataUnavailableError,
     data_root,
     embedded_mnist,
-    lenet5_input,
     load_cifar10,
     load_dataset,
     load_fashion_mnist,
     load_mnist,
 )
+from lenet.models import lenet5_input
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # fast and exact on a busy CPU
 
@@ -245,3 +245,129 @@ def test_damaged_cifar10_batch_says_delete_and_download(tmp_path):
     (root / "cifar-10-batches-py" / "test_batch").write_bytes(pickle.dumps(rows))
     with pytest.raises(CorruptDataError, match=r"shape \(2, 100\)"):
         load_cifar10("test", root)
+
+
+class _Boom:
+    """A pickle payload that runs a shell command when loaded by a plain unpickler."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_malicious_cifar10_batch_runs_no_code(tmp_path):
+    root = _write_cifar(tmp_path / "root")
+    marker = tmp_path / "pwned"
+    batch = {b"data": _Boom(marker), b"labels": [0]}
+    (root / "cifar-10-batches-py" / "test_batch").write_bytes(pickle.dumps(batch))
+    with pytest.raises(CorruptDataError, match="test_batch"):
+        load_cifar10("test", root, download=False)
+    assert not marker.exists(), "the pickle's command ran"
+    # a genuine batch still loads (NumPy arrays come through the restricted unpickler)
+    assert len(load_cifar10("train", root, download=False)) == 10
+
+
+def test_cifar10_labels_out_of_range_are_refused(tmp_path):
+    root = _write_cifar(tmp_path)
+    rows = {b"data": np.zeros((2, 3072), dtype=np.uint8), b"labels": [0, 10]}
+    (root / "cifar-10-batches-py" / "test_batch").write_bytes(pickle.dumps(rows))
+    with pytest.raises(CorruptDataError, match="test_batch"):
+        load_cifar10("test", root, download=False)
+
+
+def _mnist_with(root: Path, write_idx, images: np.ndarray | None = None,
+                labels: np.ndarray | None = None) -> Path:
+    from conftest import IDX_FILES
+
+    raw = root / "MNIST" / "raw"
+    for split in ("train", "test"):
+        write_idx(raw / IDX_FILES[split][0], np.zeros((2, 28, 28), dtype=np.uint8))
+        write_idx(raw / IDX_FILES[split][1], np.array([0, 1]))
+    if images is not None:
+        write_idx(raw / IDX_FILES["train"][0], images)
+    if labels is not None:
+        write_idx(raw / IDX_FILES["train"][1], labels)
+    return root
+
+
+@pytest.mark.parametrize(("images", "labels", "says"), [
+    pytest.param(None, np.array([0, 10]), "train-labels", id="label-byte-10"),
+    pytest.param(np.zeros((2, 14, 56)), None, "train-images", id="header-resplit"),
+    pytest.param(np.zeros((0, 28, 28)), np.zeros(0), "train-images", id="n-zero"),
+])
+def test_idx_files_that_contradict_mnist_are_refused(tmp_path, write_idx, images, labels, says):
+    root = _mnist_with(tmp_path, write_idx, images, labels)
+    with pytest.raises(CorruptDataError, match=says):
+        load_mnist("train", root, download=False)
+
+
+def test_an_idx_header_whose_dimensions_overflow_is_refused(tmp_path, write_idx):
+    from conftest import IDX_FILES
+
+    root = _mnist_with(tmp_path, write_idx)
+    path = root / "MNIST" / "raw" / IDX_FILES["train"][0]
+    # 2**32 - 1 three times: the product overflows int64 and used to wrap to a small number
+    path.write_bytes((0x0803).to_bytes(4, "big") + b"\xff\xff\xff\xff" * 3)
+    with pytest.raises(CorruptDataError, match="train-images"):
+        load_mnist("train", root, download=False)
+
+
+def test_a_folder_in_place_of_a_data_file_is_named(tmp_path, write_idx):
+    from conftest import IDX_FILES
+
+    root = _mnist_with(tmp_path, write_idx)
+    path = root / "MNIST" / "raw" / IDX_FILES["train"][1]
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(CorruptDataError, match="train-labels"):
+        load_mnist("train", root, download=False)
+
+
+def test_a_partial_data_root_names_the_missing_file_and_does_not_fall_back(
+        tmp_path, write_idx, monkeypatch):
+    from conftest import IDX_FILES
+
+    monkeypatch.setenv("LENET_OFFLINE", "1")
+    root = _mnist_with(tmp_path, write_idx)
+    (root / "MNIST" / "raw" / IDX_FILES["test"][1]).unlink()
+    with pytest.raises(DataUnavailableError, match=IDX_FILES["test"][1]):
+        load_mnist("test", root)
+    assert len(load_mnist("train", root)) == 2  # the complete split still loads
+
+
+def test_lenet5_input_refuses_0_255_images():
+    with pytest.raises(ValueError, match="images"):
+        lenet5_input(torch.full((1, 1, 28, 28), 255.0))
+    with pytest.raises(TypeError, match="images"):
+        lenet5_input(torch.zeros(1, 1, 28, 28, dtype=torch.uint8))
+    assert lenet5_input(torch.ones(1, 1, 28, 28)).max().item() == pytest.approx(1.175)
+
+
+def test_missing_data_is_downloaded_by_default_both_splits(tmp_path, monkeypatch):
+    import torchvision
+
+    calls = []
+
+    class FakeFashion:
+        def __init__(self, root, train, download):
+            calls.append((train, download))
+            raise OSError("no network (simulated)")
+
+    monkeypatch.delenv("LENET_OFFLINE", raising=False)
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", FakeFashion)
+    with pytest.raises(DataUnavailableError, match="simulated"):
+        load_fashion_mnist("train", tmp_path)  # download=True is the default
+    assert calls == [(True, True)]
+
+    class Recorder(FakeFashion):
+        def __init__(self, root, train, download):
+            calls.append((train, download))
+
+    calls.clear()
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", Recorder)
+    assert lenet.data._download("fashion-mnist", tmp_path) == ""
+    assert calls == [(True, True), (False, True)]  # the train and the test split

@@ -4,11 +4,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from lenet.augment import random_shift
 from lenet.invariance import (
     equivariance_error,
     feature_similarity,
     invariance_error,
-    random_shift,
     shift_images,
     shift_robustness,
 )
@@ -72,7 +72,9 @@ def test_max_pool_is_equivariant_only_for_shifts_by_the_stride():
 def test_invariance_error_is_zero_for_a_global_sum_and_zero_shift():
     x = torch.zeros(1, 1, 8, 8)
     x[..., 2:4, 2:4] = 1
-    total = lambda t: t.sum(dim=(2, 3))
+    def total(t):
+        return t.sum(dim=(2, 3))
+
     assert invariance_error(total, x, (3, 1)).max == 0
     assert invariance_error(lambda t: t, torch.rand(2, 1, 5, 5), (0, 0)).max == 0
     assert invariance_error(lambda t: t, x, (1, 0)).max == 1
@@ -127,3 +129,14 @@ def test_feature_similarity_is_torch_cosine_of_flattened_outputs():
         pool(shift_images(x, 1, 2)).flatten(1), pool(x).flatten(1)).mean()
     assert feature_similarity(pool, x, (1, 2)) == pytest.approx(float(ref), abs=1e-6)
     assert feature_similarity(pool, x, (0, 0)) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_empty_input_is_refused_instead_of_nan():
+    from lenet.invariance import shift_robustness
+    from lenet.layers import map_loss
+    from lenet.models import LeNet
+
+    with pytest.raises(ValueError, match="images"):
+        shift_robustness(LeNet(), torch.zeros(0, 1, 28, 28), torch.zeros(0, dtype=torch.long), 2)
+    with pytest.raises(ValueError, match="scores"):
+        map_loss(torch.zeros(0, 10), torch.zeros(0, dtype=torch.long))

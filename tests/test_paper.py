@@ -14,12 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks import reproduce_paper
-from lenet.data import lenet5_input, load_mnist
-from lenet.models import LeNet5
+from lenet.augment import RandomAffine
+from lenet.data import load_mnist
+from lenet.models import LeNet5, lenet5_input
 from lenet.paper import (
     PAPER_RECIPE,
     REPRODUCE,
-    RandomAffine,
     Recipe,
     load_results,
     paper_schedule,
@@ -52,8 +52,9 @@ def test_schedule_cuts_or_extends_and_scales(epochs, scale):
     assert all(a >= b for a, b in itertools.pairwise(rates))  # never increases
 
 
-@pytest.mark.parametrize("kwargs, error", [({"epochs": 0}, ValueError), ({"epochs": 2.5}, TypeError),
-                                           ({"scale": 0.0}, ValueError), ({"scale": "x"}, TypeError)])
+@pytest.mark.parametrize("kwargs, error", [
+    ({"epochs": 0}, ValueError), ({"epochs": 2.5}, TypeError),
+    ({"scale": 0.0}, ValueError), ({"scale": "x"}, TypeError)])
 def test_schedule_refuses_bad_arguments(kwargs, error):
     with pytest.raises(error):
         paper_schedule(**kwargs)

@@ -70,3 +70,28 @@ def test_show_images_draws_one_panel_per_image_in_colour_or_grey():
     assert [ax.get_title() for ax in drawn] == list("abcde")
     colour = show_images(torch.rand(2, 3, 8, 8))
     assert colour.axes[0].images[0].get_array().shape == (8, 8, 3)
+
+
+@pytest.mark.parametrize(("predictions", "labels", "error", "name"), [
+    pytest.param([0, 10], [0, 1], ValueError, "predictions", id="prediction-out-of-range"),
+    pytest.param([0, 1], [-1, 1], ValueError, "labels", id="negative-label"),
+    pytest.param([0, 1, 2], [0, 1], ValueError, "predictions", id="lengths-differ"),
+    pytest.param([0], [0, 1], ValueError, "predictions", id="would-broadcast"),
+    pytest.param([0.7, 1.2], [0, 1], TypeError, "predictions", id="float-predictions"),
+    pytest.param([[0, 1]], [0, 1], ValueError, "predictions", id="2d"),
+])
+def test_confusion_matrix_refuses_what_it_would_miscount(predictions, labels, error, name):
+    from lenet.plot import confusion_matrix
+
+    with pytest.raises(error, match=name):
+        confusion_matrix(predictions, labels, num_classes=10)
+
+
+def test_confusion_matrix_counts_against_a_loop():
+    from lenet.plot import confusion_matrix
+
+    p, t = torch.tensor([0, 2, 2, 1]), torch.tensor([0, 1, 2, 1])
+    expected = np.zeros((3, 3), dtype=int)
+    for a, b in zip(t.tolist(), p.tolist()):
+        expected[a, b] += 1
+    assert (confusion_matrix(p, t, 3) == expected).all()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lenet.models import LeNet5, LeNetModern
-from lenet.train import default_recipe, fit, seed_everything
+from lenet.models import LeNet5, LeNetModern, default_recipe
+from lenet.train import fit, seed_everything
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -267,5 +267,61 @@ def test_input_size_must_be_positive(size):
         expected = (1, *size) if len(size) == 3 else tuple(size)
         assert summary(model, size).input_size == expected
     else:
-        with pytest.raises(ValueError, match="input_size must be"):
+        with pytest.raises(ValueError, match="input_size"):
             summary(model, size)
+
+
+def test_summary_does_not_change_the_model_it_describes():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(),
+                          nn.Linear(2 * 4 * 4, 3), nn.BatchNorm1d(3)).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    summary(model, (1, 6, 6))
+    assert model.training and all(m.training for m in model.modules())
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def _brute_force_connections(conv: nn.Conv2d, size: int) -> int:
+    """Multiply-adds that join a real input pixel to an output unit, counted by autograd:
+    each output unit's gradient w.r.t. an input with all-ones weights counts the taps that
+    reach each pixel (a reflected tap lands on a real pixel and counts there)."""
+    probe = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                      conv.padding, conv.dilation, conv.groups, bias=False,
+                      padding_mode=conv.padding_mode)
+    nn.init.ones_(probe.weight)
+    x = torch.ones(1, conv.in_channels, size, size, requires_grad=True)
+    probe(x).sum().backward()
+    out = probe(x)
+    bias = conv.out_channels * out.shape[-1] * out.shape[-2] if conv.bias is not None else 0
+    return int(x.grad.sum()) + bias
+
+
+@pytest.mark.parametrize("conv", [
+    nn.Conv2d(1, 2, 3, padding="same"),
+    nn.Conv2d(2, 3, 4, padding="same", dilation=2),
+    nn.Conv2d(1, 2, 3, padding=1, padding_mode="reflect"),
+    nn.Conv2d(1, 2, 3, padding=2, padding_mode="replicate"),
+    nn.Conv2d(1, 2, 3, padding=1, padding_mode="circular", stride=2),
+    nn.Conv2d(1, 2, 3, padding=1),
+], ids=["same", "same-even-dilated", "reflect", "replicate", "circular", "zeros"])
+def test_conv_connections_match_autograd_for_every_padding(conv):
+    rows = summary(nn.Sequential(conv), (conv.in_channels, 7, 7))
+    assert rows[0].connections == _brute_force_connections(conv, 7)
+
+
+def test_softmax_joins_every_input_to_every_output_along_its_dim():
+    rows = summary(nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=1)), (1, 4))
+    assert rows[1].connections == 3 * 3
+    rows = summary(nn.Sequential(nn.Conv2d(1, 2, 1), nn.LogSoftmax(dim=1)), (1, 1, 2, 2))
+    assert rows[1].connections == (2 * 2 * 2) * 2  # 8 outputs, each reads the 2 channels
+
+
+def test_whole_models_are_refused_by_the_receptive_field():
+    from lenet.arithmetic import receptive_field
+    from lenet.models import LeNetModern
+    from lenet.receptive_field import receptive_field_mask
+
+    for fn in (receptive_field, receptive_field_mask):
+        with pytest.raises(TypeError, match="LeNetModern"):
+            fn(LeNetModern())
+    assert receptive_field(LeNetModern().features) > 1

@@ -10,12 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lenet.data import lenet5_input
 from lenet.layers import map_loss
-from lenet.models import LeNet, LeNet5
+from lenet.models import LeNet, LeNet5, default_recipe, lenet5_input
 from lenet.train import (
     History,
-    default_recipe,
     evaluate,
     fast_path,
     fit,
@@ -166,6 +164,10 @@ def test_timings_report_steps_and_images():
     assert 0 < timings["first_step_s"] <= timings["train_s"]
     assert len(timings["epoch_s"]) == 2
     assert sum(timings["epoch_s"]) == pytest.approx(timings["train_s"])
+    one_step: dict[str, float] = {}  # one batch an epoch: the first step is that batch
+    fit(LeNet(), (x, y), epochs=1, lr=0.1, batch_size=len(y), progress=False, device="cpu",
+        timings=one_step)
+    assert 0 < one_step["first_step_s"] <= one_step["train_s"]
 
 
 def test_predict_and_evaluate_agree_with_the_model():
@@ -215,7 +217,7 @@ def test_history_round_trips_through_a_dict():
 
 
 def test_resume_with_a_random_affine_augment_matches_an_uninterrupted_run(tmp_path):
-    from lenet.paper import RandomAffine
+    from lenet.augment import RandomAffine
 
     x, y = _data(n=96)
 
@@ -249,9 +251,178 @@ def test_pin_threads_sets_the_count_and_returns_the_old_one() -> None:
         torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
-def test_pin_threads_refuses_a_bad_count(bad) -> None:
+@pytest.mark.parametrize(("bad", "error"), [(0, ValueError), (-1, ValueError),
+                                            (1.5, TypeError), (True, TypeError), ("2", TypeError)])
+def test_pin_threads_refuses_a_bad_count(bad, error) -> None:
     from lenet.train import pin_threads
 
-    with pytest.raises(ValueError, match="threads="):
+    with pytest.raises(error, match="threads="):
         pin_threads(bad)
+
+
+# ------------------------------------------------------------------ wrong results, refused
+def _fit(train, **kwargs):
+    return fit(LeNet(), train, **{"epochs": 1, "progress": False, "device": "cpu", **kwargs})
+
+
+@pytest.mark.parametrize(("train", "kwargs", "error", "name"), [
+    pytest.param((torch.rand(8, 1, 28, 28), torch.zeros(6, dtype=torch.long)), {}, ValueError,
+                 "train[1]", id="lengths-differ"),
+    pytest.param((torch.rand(0, 1, 28, 28), torch.zeros(0, dtype=torch.long)), {}, ValueError,
+                 "train[0]", id="empty"),
+    pytest.param((torch.rand(8, 1, 28, 28).numpy(), torch.zeros(8, dtype=torch.long)), {},
+                 TypeError, "train[0]", id="numpy-images"),
+    pytest.param((torch.rand(8, 1, 28, 28), torch.zeros(8, dtype=torch.long).numpy()), {},
+                 TypeError, "train[1]", id="numpy-labels"),
+    pytest.param((torch.zeros(8, 1, 28, 28, dtype=torch.uint8), torch.zeros(8, dtype=torch.long)),
+                 {}, TypeError, "train[0]", id="uint8-images"),
+    pytest.param((torch.rand(8, 1, 28, 28), torch.zeros(8)), {}, TypeError, "train[1]",
+                 id="float-labels"),
+    pytest.param(_data(n=8), {"lr": float("nan")}, ValueError, "lr", id="lr-nan"),
+    pytest.param(_data(n=8), {"lr": float("inf")}, ValueError, "lr", id="lr-inf"),
+    pytest.param(_data(n=8), {"lr": 0.0}, ValueError, "lr", id="lr-zero"),
+    pytest.param(_data(n=8), {"lr": [0.1, float("nan")], "epochs": 2}, ValueError, "lr[1]",
+                 id="lr-list-nan"),
+    pytest.param(_data(n=8), {"test": _data(n=0)}, ValueError, "test[0]", id="empty-test"),
+])
+def test_fit_refuses_inputs_that_used_to_train_silently(train, kwargs, error, name):
+    with pytest.raises(error) as info:
+        _fit(train, **kwargs)
+    assert name in str(info.value)
+
+
+def test_float64_images_into_a_float32_model_are_cast():
+    x, y = _data(n=32)
+    seed_everything(0)
+    a = _fit((x, y), seed=0)
+    seed_everything(0)
+    b = _fit((x.double(), y), seed=0)
+    assert a == b
+
+
+@pytest.mark.parametrize(("kwargs", "name"), [({"batch_size": 0}, "batch_size"),
+                                              ({"labels": torch.zeros(3, dtype=torch.long)},
+                                               "labels")])
+def test_evaluate_refuses_a_bad_batch_size_or_labels(kwargs, name):
+    x, y = _data(n=8)
+    with pytest.raises(ValueError, match=name):
+        evaluate(LeNet(), x, kwargs.pop("labels", y), **kwargs)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_predict_puts_the_model_back_in_its_mode(training):
+    model = LeNet().train(training)
+    predict(model, _data(n=4)[0])
+    assert model.training is training
+
+
+def test_train_acc_counts_the_predicted_class():
+    """Labels are the model's own predictions and the step is ~0: train_acc must be 1."""
+    x, _ = _data(n=64)
+    seed_everything(0)
+    model = LeNet()
+    y = predict(model, x).argmax(1)
+    history = fit(model, (x, y), epochs=1, lr=1e-30, batch_size=16, progress=False, device="cpu")
+    assert history.train_acc == [1.0]
+
+
+def test_on_epoch_is_called_as_each_epoch_ends():
+    seen = []
+    _fit(_data(n=16), epochs=3, on_epoch=lambda epoch, h: seen.append((epoch, h.epochs)))
+    assert seen == [(1, 1), (2, 2), (3, 3)]
+
+
+def test_fit_refuses_to_overwrite_a_checkpoint_unless_told(tmp_path):
+    path = tmp_path / "run.pt"
+    _fit(_data(n=16), checkpoint=path)
+    with pytest.raises(FileExistsError, match="checkpoint"):
+        _fit(_data(n=16), checkpoint=path)
+    _fit(_data(n=16), checkpoint=path, overwrite=True)
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    ({"optimizer": "adam", "lr": 1e-3}, "optimizer"),
+    ({"batch_size": 8}, "batch_size"),
+    ({"lr": 0.05}, "lr"),
+    ({"train": _data(n=12)}, "train_examples"),
+    ({"schedule": "onecycle"}, "schedule"),
+    ({"seed": 1}, "seed"),
+])
+def test_resume_with_other_settings_is_refused_naming_them(tmp_path, change, says):
+    from lenet.checkpoint import CheckpointError
+
+    path = tmp_path / "run.pt"
+    base = {"train": _data(n=16), "lr": 0.1, "checkpoint": path, "batch_size": 4}
+    _fit(**base)
+    with pytest.raises(CheckpointError, match=says):
+        _fit(**{**base, **change, "resume": True, "epochs": 2})
+
+
+def test_resume_refuses_another_format_version_and_weights_files(tmp_path):
+    from lenet.checkpoint import CheckpointError, save_weights
+
+    path = tmp_path / "run.pt"
+    _fit(_data(n=16), checkpoint=path)
+    state = torch.load(path, weights_only=True)
+    torch.save({**state, "format": 1}, path)
+    with pytest.raises(CheckpointError, match="format version 1"):
+        _fit(_data(n=16), checkpoint=path, resume=True, epochs=2)
+    save_weights(LeNet(), path)
+    with pytest.raises(CheckpointError, match="weights"):
+        _fit(_data(n=16), checkpoint=path, resume=True, epochs=2)
+
+
+def test_a_killed_writes_temporary_file_is_removed_by_the_next_write(tmp_path):
+    path = tmp_path / "run.pt"
+    stale = tmp_path / ".run.x1y2z3.tmp.pt"  # what SIGKILL mid-write leaves
+    stale.write_bytes(b"half")
+    _fit(_data(n=16), checkpoint=path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.pt"]
+
+
+@pytest.mark.parametrize("make", ["affine", "shift"])
+def test_every_augment_resumes_exactly_through_its_state(tmp_path, make):
+    """RandomAffine and RandomShift share one protocol: state() / set_state()."""
+    from lenet.augment import RandomAffine, random_shift
+
+    x, y = _data(n=64)
+
+    def run(epochs: int, resume: bool):
+        seed_everything(0)
+        model = LeNet()
+        augment = RandomAffine(seed=1) if make == "affine" else random_shift(
+            3, torch.Generator().manual_seed(1))
+        history = fit(model, (x, y), epochs=epochs, lr=0.1, batch_size=32, progress=False,
+                      device="cpu", augment=augment, checkpoint=tmp_path / "run.pt",
+                      resume=resume, overwrite=not resume)
+        return history, model.state_dict()
+
+    full, full_state = run(2, resume=False)
+    run(1, resume=False)
+    resumed, resumed_state = run(2, resume=True)
+    assert resumed == full
+    for key, value in full_state.items():
+        assert torch.equal(value, resumed_state[key])
+
+
+def test_progress_shows_speed_on_a_terminal_and_no_timings_elsewhere(monkeypatch):
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    # (tqdm redraws at most every 0.1 s: only its first frame is certain to be drawn)
+    for stream, wanted, unwanted in ((Terminal(), ("img/s", "epoch 1/2", "/128"), ()),
+                                     (io.StringIO(), ("2/2 epochs", "train acc"),
+                                      ("img/s", "it/s", "<"))):
+        monkeypatch.setattr(sys, "stderr", stream)
+        _fit(_data(n=64), epochs=2, batch_size=16, progress=True)
+        out = stream.getvalue()
+        assert all(w in out for w in wanted), out
+        assert not any(u in out for u in unwanted), out
+    quiet = Terminal()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    _fit(_data(n=64), epochs=2, batch_size=16, progress=False)
+    assert quiet.getvalue() == ""
