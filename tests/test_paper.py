@@ -184,7 +184,9 @@ def test_recorded_runs_load_and_tabulate_with_their_commands():
         assert run["command"].startswith("python -m benchmarks.reproduce_paper --runs ")
         assert line.endswith(f"| `{run['command'].removeprefix(REPRODUCE).strip()}` |")
         assert len(run["history"]["test_acc"]) == run["epochs"]
-        assert run["test_error"] == pytest.approx(1 - run["history"]["test_acc"][-1])
+        # count-based error (95 / 10,000) against the float32 accuracy of the last pass
+        assert run["test_error"] == pytest.approx(1 - run["history"]["test_acc"][-1],
+                                                  abs=1e-6)
 
 
 def test_variants_are_chosen_on_validation_per_group():
