@@ -100,7 +100,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """The dict a checkpoint file holds, read with ``torch.load(weights_only=True)``.
 
     Raises:
-        FileNotFoundError / IsADirectoryError: ``path`` is not a file.
+        FileNotFoundError: ``path`` does not exist.
+        IsADirectoryError: ``path`` is a folder, not a file.
         CheckpointError: the file is not a readable lenet checkpoint.
     """
     path = check_path("path", path)
@@ -160,7 +161,7 @@ def check_resumable(state: dict[str, Any], settings: dict[str, Any],
     """Refuse to resume from ``state`` a run whose ``settings`` differ from the saved ones.
 
     ``settings`` are those :func:`lenet.train.fit` records (see
-    :data:`lenet.train.RESUME_MAY_CHANGE` for the ones that may change). The error
+    ``lenet.train.RESUME_MAY_CHANGE`` for the ones that may change). The error
     names every differing setting with both values.
     """
     if "epoch" not in state:

@@ -228,7 +228,7 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         schedule: ``"constant"`` or ``"onecycle"`` (``torch.optim.lr_scheduler.OneCycleLR``
             peaking at ``lr``).
         loss_fn: ``(scores, labels) -> loss``; cross-entropy by default.
-        transform: applied to every batch, train and test (e.g. :func:`lenet.data.lenet5_input`).
+        transform: applied to every batch, train and test (e.g. :func:`lenet.models.lenet5_input`).
         augment: applied to training batches only, before ``transform``.
         seed: seeds the initial shuffles; same seed, same machine, same history.
         progress: on a terminal, a bar over the batches with images/s and the time left;
@@ -237,8 +237,8 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         checkpoint: file to write after every epoch (atomically). It records the run's
             settings (:data:`RECORDED_SETTINGS`) and the format version.
         resume: continue from ``checkpoint``. A missing file is announced and the run starts
-            at epoch 1; a file written with other settings is refused (:class:`CheckpointError`
-            naming each differing setting; :data:`RESUME_MAY_CHANGE` lists what may change).
+            at epoch 1; a file written with other settings is refused (:class:`lenet.checkpoint.CheckpointError`
+            naming each differing setting; ``RESUME_MAY_CHANGE`` lists what may change).
             The checkpoint also holds the global torch RNG state and, for an ``augment``
             with ``state()``/``set_state()`` (such as :class:`lenet.augment.RandomAffine`),
             its state, so a random augment resumes exactly.
