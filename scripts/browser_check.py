@@ -343,6 +343,16 @@ def figure_problems(html_dir: Path, page: Path, source_root: Path) -> list[str]:
 _RENDER_JS = """
 const done = arguments[arguments.length - 1];
 (async () => {
+  // the load event can fire before deferred scripts (MathJax, copybutton) have run on a busy
+  // machine: wait for the document to be complete and for MathJax to have started
+  const until = async (ready, ms) => {
+    const start = Date.now();
+    while (!ready() && Date.now() - start < ms) await new Promise(r => setTimeout(r, 50));
+  };
+  await until(() => document.readyState === 'complete' && document.body, 30000);
+  if (document.querySelector('script[src*="mathjax"]')) {
+    await until(() => window.MathJax && MathJax.startup && MathJax.startup.promise, 30000);
+  }
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
     await MathJax.startup.promise;
   }
