@@ -98,3 +98,15 @@ def one_thread():
     before = pin_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def one_thread_module():
+    """:func:`one_thread` for a whole test module (``pytest.mark.usefixtures``)."""
+    import torch
+
+    from lenet.train import pin_threads
+
+    before = pin_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -23,12 +23,8 @@ from lenet.train import fit, seed_everything
 N, BATCH = 192, 64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# tiny batches run fastest on one thread (and are not slowed by a busy second core)
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 
 def _data(n: int = N, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

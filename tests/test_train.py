@@ -25,13 +25,8 @@ from lenet.train import (
 N, BATCH = 300, 64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny batches run fastest on one thread (and are not slowed by a busy second core)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# tiny batches run fastest on one thread (and are not slowed by a busy second core)
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 
 def _data(seed: int = 0, n: int = N) -> tuple[torch.Tensor, torch.Tensor]:
