@@ -237,8 +237,9 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         checkpoint: file to write after every epoch (atomically). It records the run's
             settings (:data:`RECORDED_SETTINGS`) and the format version.
         resume: continue from ``checkpoint``. A missing file is announced and the run starts
-            at epoch 1; a file written with other settings is refused (:class:`lenet.checkpoint.CheckpointError`
-            naming each differing setting; ``RESUME_MAY_CHANGE`` lists what may change).
+            at epoch 1; a file written with other settings is refused
+            (:class:`lenet.checkpoint.CheckpointError` naming each differing setting;
+            ``RESUME_MAY_CHANGE`` lists what may change).
             The checkpoint also holds the global torch RNG state and, for an ``augment``
             with ``state()``/``set_state()`` (such as :class:`lenet.augment.RandomAffine`),
             its state, so a random augment resumes exactly.

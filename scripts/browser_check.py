@@ -17,7 +17,8 @@ reachable, and any request to another host is an error):
 * what a published site needs, on every chapter and book page: social-card meta tags
   (``og:title``, ``og:type``, ``og:site_name``; absolute ``og:url`` with an address), a
   favicon that loads, the logo, a "Last updated on" date (from git), a copy button on every
-  code block (the source pages of the API reference excepted); a 404 page that renders when a missing address is requested at any depth;
+  code block (the source pages of the API reference excepted); a 404 page that renders when
+  a missing address is requested at any depth;
 * the repository's address, read from the configuration the build used
   (``_build/_site_config.yml``, written by scripts/site_config.py): with none, no repository,
   issue, edit or launch button is shown (they would lead nowhere); with one, the repository and
@@ -537,7 +538,8 @@ def main() -> int:
         for problem in problems:
             print(f"    {problem}")
     n_ok = len(pages) + 3 - len(failures)
-    print(f"browser check: {len(pages)} pages + search + 404 + site in {time.monotonic() - started:.0f} s; "
+    took = time.monotonic() - started
+    print(f"browser check: {len(pages)} pages + search + 404 + site in {took:.0f} s; "
           f"screenshots in {shots}")
     print(f"browser: {n_ok} passed, {len(failures)} failed")
     return 1 if failures else 0

@@ -1,4 +1,5 @@
-"""Write the configuration a build uses: _config.yml, plus what follows from the repository's address.
+"""Write the configuration a build uses: _config.yml, plus what follows from the repository's
+address.
 
 The address lives in one place, ``repository.url`` in ``_config.yml`` (empty by default).
 ``$BOOK_REPOSITORY`` overrides it at build time: the publishing workflow sets it from

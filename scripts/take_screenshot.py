@@ -13,7 +13,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("browser_check", ROOT / "scripts" / "browser_check.py")
+spec = importlib.util.spec_from_file_location("browser_check",
+                                              ROOT / "scripts" / "browser_check.py")
 browser_check = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(browser_check)
 

@@ -31,8 +31,10 @@ def test_shift_similarities_match_a_dot_product_over_norms(seed, dx, dy):
     got = shift_similarities(lambda t: F.max_pool2d(t, 2), x, [(dx, dy), (0, 0)])
     assert got.shape == (2, 3)
     xn = x.numpy()
+    def pool(m):
+        return m[:, :8, :8].reshape(2, 4, 2, 4, 2).max(axis=(2, 4))
+
     for n in range(3):
-        pool = lambda m: m[:, :8, :8].reshape(2, 4, 2, 4, 2).max(axis=(2, 4))
         a = pool(_shift_np(xn[n], dx, dy)).ravel()
         b = pool(xn[n]).ravel()
         want = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
@@ -43,7 +45,9 @@ def test_shift_similarities_match_a_dot_product_over_norms(seed, dx, dy):
 def test_shift_similarities_of_an_invariant_map_are_one():
     x = torch.zeros(4, 1, 10, 10)
     x[:, :, 3:7, 3:7] = torch.rand(4, 1, 4, 4) + 0.1      # a blob away from the border
-    total = lambda t: t.sum(dim=(2, 3))
+    def total(t):
+        return t.sum(dim=(2, 3))
+
     got = shift_similarities(total, x)
     assert got.shape == (8, 4)
     assert torch.allclose(got, torch.ones(8, 4))

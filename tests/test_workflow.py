@@ -1,4 +1,5 @@
-"""The publishing workflow: it lints, and it builds, tests and deploys with the project's commands."""
+"""The publishing workflow: it lints, and it builds, tests and deploys with the project's
+commands."""
 
 from __future__ import annotations
 
