@@ -118,6 +118,17 @@ def _conv_out(fn: str, hw: Sequence[int], kernel: Pair, stride: Pair, padding: P
     return ho, wo
 
 
+def _window_args(fn: str, hw: Sequence[int], kernel_size: IntPair, stride: IntPair,
+                 padding: IntPair, dilation: IntPair) -> tuple[Pair, Pair, Pair, Pair, Pair]:
+    """Checked ``kernel, stride, padding, dilation, (H', W')`` of sliding (dilated) windows."""
+    kernel = _pair(fn, "kernel_size", kernel_size)
+    stride = _pair(fn, "stride", stride)
+    padding = _pair(fn, "padding", padding, minimum=0)
+    dilation = _pair(fn, "dilation", dilation)
+    out = _conv_out(fn, hw, kernel, stride, padding, dilation)
+    return kernel, stride, padding, dilation, out
+
+
 def _pool_args(fn: str, x_hw: Sequence[int], kernel_size: IntPair, stride: IntPair | None,
                padding: IntPair) -> tuple[Pair, Pair, Pair, Pair]:
     """Checked ``kernel, stride, padding, (H', W')`` of a pooling; stride defaults to kernel."""
@@ -188,11 +199,8 @@ def im2col(x: np.ndarray, kernel_size: IntPair, stride: IntPair = 1, padding: In
     """
     fn = "im2col"
     x = _input(fn, x)
-    kernel = _pair(fn, "kernel_size", kernel_size)
-    stride = _pair(fn, "stride", stride)
-    padding = _pair(fn, "padding", padding, minimum=0)
-    dilation = _pair(fn, "dilation", dilation)
-    out = _conv_out(fn, x.shape[2:], kernel, stride, padding, dilation)
+    kernel, stride, padding, dilation, out = _window_args(
+        fn, x.shape[2:], kernel_size, stride, padding, dilation)
     n, c = x.shape[:2]
     # reshape of the strided view is where the copy happens: k*k values per output pixel.
     return _windows(_pad(x, padding), kernel, stride, dilation, out).reshape(
@@ -212,11 +220,8 @@ def col2im(cols: np.ndarray, input_shape: Sequence[int], kernel_size: IntPair,
     if not (isinstance(input_shape, Sequence) and len(input_shape) == 4):
         raise ValueError(f"{fn}: input_shape must be 4 ints (N, C, H, W), got {input_shape!r}")
     n, c, h, w = (_pair(fn, f"input_shape[{i}]", v)[0] for i, v in enumerate(input_shape))
-    kernel = _pair(fn, "kernel_size", kernel_size)
-    stride = _pair(fn, "stride", stride)
-    padding = _pair(fn, "padding", padding, minimum=0)
-    dilation = _pair(fn, "dilation", dilation)
-    ho, wo = _conv_out(fn, (h, w), kernel, stride, padding, dilation)
+    kernel, stride, padding, dilation, (ho, wo) = _window_args(
+        fn, (h, w), kernel_size, stride, padding, dilation)
     cols = np.asarray(cols)
     if cols.dtype.kind not in "biuf":
         raise TypeError(f"{fn}: cols must hold real numbers, got dtype {cols.dtype}")
@@ -479,11 +484,8 @@ def conv2d_weight_grad(x: np.ndarray, grad_out: np.ndarray, kernel_size: IntPair
     """
     fn = "conv2d_weight_grad"
     x = _input(fn, x)
-    kernel = _pair(fn, "kernel_size", kernel_size)
-    stride = _pair(fn, "stride", stride)
-    padding = _pair(fn, "padding", padding, minimum=0)
-    dilation = _pair(fn, "dilation", dilation)
-    ho, wo = _conv_out(fn, x.shape[2:], kernel, stride, padding, dilation)
+    kernel, stride, padding, dilation, (ho, wo) = _window_args(
+        fn, x.shape[2:], kernel_size, stride, padding, dilation)
     g = _array(fn, "grad_out", grad_out, "(N, K, H', W')", x.dtype)
     if g.shape[0] != x.shape[0] or g.shape[2:] != (ho, wo):
         raise ValueError(
