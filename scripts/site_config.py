@@ -15,8 +15,14 @@ The address lives in one place, ``repository.url`` in ``_config.yml`` (empty by 
 Relative paths in _config.yml (local extensions) are resolved against the book root, so the
 written file can live anywhere (the scripts write ``_build/_site_config.yml``).
 
+Editions: ``--language zh_CN`` writes the configuration of the Chinese edition (see
+scripts/i18n.py): the same sources, Sphinx's ``language`` set, the translations read from
+``locales/``, the notebooks' committed outputs used as they are (no execution: nbval checks
+them against a fresh run), and every address one folder deeper (``zh_CN/``), where the
+edition is published. ``LANGUAGES`` lists the editions; the first is the site's root.
+
 Usage: python scripts/site_config.py [BOOK_ROOT] [--out FILE] [--repository URL]
-       [--site-url URL]; prints the path written.
+       [--site-url URL] [--language LANG]; prints the path written.
 """
 
 from __future__ import annotations
@@ -33,6 +39,13 @@ ROOT = Path(__file__).resolve().parent.parent
 BINDERHUB = "https://mybinder.org"
 COLAB = "https://colab.research.google.com"
 _OWNER_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+#: The book's editions: language code -> (folder under the site's root, the edition's title,
+#: the switcher's label for a link *to* this edition). The first edition is at the root.
+LANGUAGES: dict[str, tuple[str, str, str]] = {
+    "en": ("", "LeNet from First Principles", "English"),
+    "zh_CN": ("zh_CN/", "从第一性原理理解 LeNet", "中文"),
+}
 
 
 def normalize_repository(value: str | None) -> str:
@@ -64,8 +77,18 @@ def default_site_url(repository: str) -> str:
     return f"https://{owner.lower()}.github.io/{name}/"
 
 
-def site_config(config: dict, root: Path, repository: str = "", site_url: str = "") -> dict:
-    """The build configuration for ``repository`` ('' = none) from the parsed _config.yml."""
+def check_language(language: str) -> str:
+    """``language`` if the book has that edition, else a ValueError naming the editions."""
+    if language not in LANGUAGES:
+        raise ValueError(f"language: expected one of {', '.join(LANGUAGES)}, got {language!r}")
+    return language
+
+
+def site_config(config: dict, root: Path, repository: str = "", site_url: str = "",
+                language: str = "en") -> dict:
+    """The build configuration for ``repository`` ('' = none) and the edition in ``language``
+    from the parsed _config.yml."""
+    folder, title, _ = LANGUAGES[check_language(language)]
     out = copy.deepcopy(config)
     sphinx = out.setdefault("sphinx", {})
     sphinx["local_extensions"] = {name: str((root / path).resolve()) for name, path in
@@ -85,7 +108,7 @@ def site_config(config: dict, root: Path, repository: str = "", site_url: str = 
     prefix = "/"
     if on:
         site_url = site_url.strip() or default_site_url(repository)
-        site_url = site_url if site_url.endswith("/") else site_url + "/"
+        site_url = (site_url if site_url.endswith("/") else site_url + "/") + folder
         prefix = urlsplit(site_url).path or "/"
         html["baseurl"] = site_url
         extensions.append("sphinx_sitemap")
@@ -100,25 +123,43 @@ def site_config(config: dict, root: Path, repository: str = "", site_url: str = 
         conf.pop("ogp_site_url", None)
         conf.pop("ogp_image", None)   # a relative og:image would point nowhere
     # (a value of an extension the book does not load would be an "unknown config" warning)
+    if not on and folder:
+        prefix = "/" + folder
+    # read by book/_ext/book_tweaks.py, which links every page to the other editions
+    conf["book_language"] = language
+    conf["book_editions"] = {code: {"folder": f, "label": label}
+                             for code, (f, _, label) in LANGUAGES.items()}
+    if language != "en":
+        out["title"] = title
+        conf["language"] = language
+        conf["locale_dirs"] = [str((root / "locales").resolve())]
+        conf["gettext_compact"] = False
+        # the notebooks' committed outputs, as nbval checks them: no second execution
+        out.setdefault("execute", {})["execute_notebooks"] = "off"
     if "notfound.extension" in extensions:
         conf["notfound_urls_prefix"] = prefix
         context = conf.get("notfound_context")
         if isinstance(context, dict) and "body" in context:
+            if language == "zh_CN":
+                context.update(title="找不到页面", body=(
+                    '<h1>找不到页面</h1><p>这个页面不存在（或已移走）。请从<a href="/">前言</a>'
+                    '重新开始，或使用搜索。</p>'))
             context["body"] = context["body"].replace('href="/"', f'href="{prefix}"')
     return out
 
 
 def write_site_config(root: Path, out: Path, repository: str | None = None,
-                      site_url: str | None = None) -> Path:
-    """Write the build configuration for the book at ``root`` to ``out``; return ``out``."""
+                      site_url: str | None = None, language: str = "en") -> Path:
+    """Write the build configuration for the book at ``root`` (its edition in ``language``)
+    to ``out``; return ``out``."""
     import yaml  # here, so that normalize_repository needs nothing outside the stdlib
 
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
     repository = normalize_repository(repository) if repository else repository_of(config)
     site_url = site_url or os.environ.get("BOOK_SITE_URL", "")
     out.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(site_config(config, root, repository, site_url), sort_keys=False,
-                          allow_unicode=True)
+    text = yaml.safe_dump(site_config(config, root, repository, site_url, language),
+                          sort_keys=False, allow_unicode=True)
     out.write_text("# Written by scripts/site_config.py from _config.yml: edit that file.\n"
                    + text, encoding="utf-8")
     return out
@@ -134,11 +175,13 @@ def main() -> int:
     parser.add_argument("--site-url", default=None,
                         help="where the site is published (default: $BOOK_SITE_URL, else "
                              "https://OWNER.github.io/NAME/)")
+    parser.add_argument("--language", default="en",
+                        help=f"the edition: {', '.join(LANGUAGES)} (default: en)")
     args = parser.parse_args()
     root = args.root.resolve()
     try:
         out = write_site_config(root, args.out or root / "_build" / "_site_config.yml",
-                                args.repository, args.site_url)
+                                args.repository, args.site_url, args.language)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""A local Sphinx extension with two small fixes for this book.
+"""A local Sphinx extension with two small fixes for this book, and the language switcher.
 
 1. Offline pages. sphinx-thebe (pulled in by Jupyter Book whether or not live code is used)
    adds to every page an inline script declaring ``THEBE_JS_URL``, a CDN address, and under
@@ -10,6 +10,12 @@
    ``type: description``, so ``#: Errors that mean "bad input": reported in one line`` turns
    into a bogus type reference that ``-n`` reports. `lenet` gives types as annotations, never
    inline, so napoleon's rewrite of data and attribute docstrings is undone.
+
+3. Editions. The book is built once per language from the same sources (scripts/i18n.py);
+   ``book_editions`` maps each language to the folder it is published in (the first at the
+   site's root) and ``book_language`` names the one being built. Every page gets a link to
+   the same page in each other edition, at the top of the article, and ``<link
+   rel="alternate" hreflang>`` tags in its head.
 """
 
 from __future__ import annotations
@@ -47,7 +53,44 @@ def restore_data_docstring(app: Sphinx, what: str, name: str, obj: Any, options:
         lines[:] = original
 
 
+def _hreflang(code: str) -> str:
+    return code.replace("_", "-")
+
+
+def edition_links(app: Sphinx, pagename: str) -> list[tuple[str, str, str]]:
+    """``(language, label, relative URL)`` of this page in every other edition."""
+    editions = app.config.book_editions or {}
+    here = app.config.book_language
+    if here not in editions:
+        return []
+    # from this page up to the site's root: the page's own depth, then this edition's folder
+    depth = pagename.count("/") + editions[here]["folder"].count("/")
+    up = "../" * depth
+    suffix = app.builder.get_target_uri(pagename) if hasattr(app.builder, "get_target_uri") \
+        else pagename + ".html"
+    return [(code, edition["label"], up + edition["folder"] + suffix)
+            for code, edition in editions.items() if code != here]
+
+
+def add_switcher(app: Sphinx, pagename: str, templatename: str, context: dict,
+                 doctree) -> None:
+    links = edition_links(app, pagename)
+    if not links or "body" not in context:
+        return
+    anchors = "".join(
+        f'<a class="book-language-link" href="{href}" hreflang="{_hreflang(code)}" '
+        f'lang="{_hreflang(code)}">{label}</a>' for code, label, href in links)
+    context["body"] = f'<nav class="book-language-switch" aria-label="Language">{anchors}' \
+        f"</nav>\n" + context["body"]
+    context["metatags"] = context.get("metatags", "") + "".join(
+        f'\n<link rel="alternate" hreflang="{_hreflang(code)}" href="{href}" />'
+        for code, _, href in links)
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_config_value("book_language", "en", "html")
+    app.add_config_value("book_editions", {}, "html")
+    app.connect("html-page-context", add_switcher)
     app.connect("html-page-context", drop_thebe, priority=900)
     # napoleon processes docstrings at the default priority, 500
     app.connect("autodoc-process-docstring", keep_data_docstring, priority=100)

@@ -1,0 +1,317 @@
+"""The Chinese edition: extract the book's text, keep the translations in step, build it.
+
+One set of sources, two editions. Sphinx's gettext builder reads the chapters and pages as
+Jupyter Book parses them and writes every paragraph, heading, caption, admonition, table cell
+and docstring as a message into ``.pot`` files; ``sphinx-intl`` keeps
+``locales/zh_CN/LC_MESSAGES/**/*.po`` in step with them; a build with ``language: zh_CN``
+renders the Chinese edition from the same notebooks (code cells and outputs unchanged) into
+``_build/html/zh_CN/``, beside the English edition at the root.
+
+Commands (run from anywhere; the repository is this script's parent folder):
+
+    python scripts/i18n.py extract            # .pot files -> _build/gettext/
+    python scripts/i18n.py update             # extract, then update the .po files
+    python scripts/i18n.py check [--po-only]  # what is untranslated, fuzzy or out of date
+    python scripts/i18n.py build [--strict]   # the Chinese edition -> _build/html/zh_CN/
+
+``check`` fails (exit 1) when a message is untranslated or fuzzy, when a .po file is out of
+step with the extracted .pot (a message missing or left over), when a translation drops or
+changes what must survive unchanged (glued values, math, cross-references, citations, inline
+code), or when it does not use the glossary's Chinese term for a term its English uses.
+``--po-only`` skips the extraction (fast: for translators).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LANGUAGE = "zh_CN"
+LOCALES = ROOT / "locales"
+PO_DIR = LOCALES / LANGUAGE / "LC_MESSAGES"
+GLOSSARY = ROOT / "book" / "glossary.md"
+
+# What a translation keeps exactly as the English has it. Each pattern finds one kind of
+# token; a translation must contain the same tokens, as many times (order may change).
+PRESERVED = {
+    "glued value": r"\{glue(?::\w+)?\}`[^`]+`",
+    "cross-reference": r"\{(?:numref|ref|doc|eq|download)\}`[^`]+`",
+    "citation": r"\{cite(?::\w+)?\}`[^`]+`",
+    "reST role": r"(?<![\w`]):(?:py:)?(?:func|class|meth|mod|attr|data|obj|exc|ref|doc|math)"
+                 r":`[^`]+`",
+    "display math": r"\$\$.+?\$\$",
+    "math": r"(?<![\\$])\$(?!\$)[^$]+?(?<![\\$])\$(?!\$)",
+    "inline code": r"``[^`]+``|(?<![`\w}:])`[^`]+`(?!`)",
+}
+
+
+def _site_config():
+    spec = importlib.util.spec_from_file_location("site_config",
+                                                  ROOT / "scripts" / "site_config.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _jupyter_book(*args: str) -> list[str]:
+    # jupyter_book has no __main__ module: call its click entry point with this interpreter
+    return [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", *args]
+
+
+def extract(pot_dir: Path) -> Path:
+    """Write the book's messages as .pot files under ``pot_dir``; return ``pot_dir``.
+
+    The notebooks are not executed: their committed outputs are used as they are.
+    """
+    import yaml
+
+    work = Path(tempfile.mkdtemp(prefix="book-gettext-"))
+    try:
+        config = yaml.safe_load(_site_config().write_site_config(
+            ROOT, work / "config.yml").read_text(encoding="utf-8"))
+        config.setdefault("execute", {})["execute_notebooks"] = "off"
+        config["sphinx"]["config"].update(gettext_compact=False, gettext_uuid=False,
+                                          gettext_location=False, gettext_last_translator="",
+                                          gettext_language_team="")
+        (work / "config.yml").write_text(yaml.safe_dump(config, sort_keys=False,
+                                                        allow_unicode=True), encoding="utf-8")
+        cmd = _jupyter_book("build", str(ROOT), "--toc", str(ROOT / "book" / "_toc.yml"),
+                            "--config", str(work / "config.yml"), "--path-output", str(work),
+                            "--builder", "custom", "--custom-builder", "gettext", "--all")
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            sys.stderr.write(result.stdout[-4000:] + result.stderr[-4000:])
+            raise SystemExit(f"extracting the messages failed (exit {result.returncode})")
+        shutil.rmtree(pot_dir, ignore_errors=True)
+        pot_dir.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(work / "_build" / "gettext", pot_dir,
+                        ignore=shutil.ignore_patterns("_static", "*.doctree", ".doctrees"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    # the theme's own template strings come translated with the theme
+    (pot_dir / "sphinx.pot").unlink(missing_ok=True)
+    return pot_dir
+
+
+def update(pot_dir: Path) -> None:
+    """Bring the .po files in step with the .pot files under ``pot_dir`` (new messages are
+    added untranslated, changed ones marked fuzzy, removed ones dropped)."""
+    subprocess.run([sys.executable, "-m", "sphinx_intl", "update", "-p", str(pot_dir),
+                    "-l", LANGUAGE, "-d", str(LOCALES), "-w", "0", "--no-obsolete"],
+                   check=True, capture_output=True)
+    # .po files whose document is gone
+    for po in PO_DIR.rglob("*.po"):
+        if not (pot_dir / po.relative_to(PO_DIR).with_suffix(".pot")).exists():
+            po.unlink()
+
+
+# ---------------------------------------------------------------- the checks
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a translation: where, what kind, and the message it concerns."""
+
+    file: str
+    kind: str
+    message: str
+
+    def __str__(self) -> str:
+        text = self.message if len(self.message) <= 100 else self.message[:97] + "..."
+        return f"{self.file}: {self.kind}: {text!r}"
+
+
+def _catalog(path: Path):
+    from babel.messages.pofile import read_po
+
+    with path.open("rb") as handle:
+        return read_po(handle)
+
+
+def _entries(catalog) -> dict[str, object]:
+    return {m.id: m for m in catalog if m.id}
+
+
+def tokens(text: str) -> Counter:
+    """The tokens of ``text`` that a translation keeps unchanged, with their counts."""
+    found: Counter = Counter()
+    rest = text
+    for kind, pattern in PRESERVED.items():
+        for match in re.finditer(pattern, rest, flags=re.S):
+            found[kind, match.group(0)] += 1
+        rest = re.sub(pattern, " ", rest, flags=re.S)
+    return found
+
+
+def glossary_terms(path: Path = GLOSSARY) -> dict[str, list[str]]:
+    """English term -> its Chinese forms (the first is the preferred one), from the
+    glossary directive of book/glossary.md."""
+    lines = path.read_text(encoding="utf-8").split("```{glossary}", 1)[1].split("```", 1)[0]
+    terms: dict[str, list[str]] = {}
+    english: str | None = None
+    for line in lines.splitlines():
+        if not line.strip() or line.startswith((" ", "\t")):
+            english = None if line.strip() else english
+            continue
+        if re.search(r"[\u4e00-\u9fff]", line):
+            if english:
+                terms[english].append(line.strip())
+        else:
+            english = line.strip()
+            terms[english] = []
+    return {term: forms for term, forms in terms.items() if forms}
+
+
+# Terms that Chinese technical writing keeps as they are (d2l-zh writes "ReLU函数"): using the
+# English name satisfies the glossary check too.
+KEPT_AS_IS = {"ReLU", "sigmoid", "tanh", "im2col"}
+
+
+def _prose(text: str) -> str:
+    """``text`` without the preserved tokens, markup targets and URLs (where terms are not
+    translated: code, math, reference targets)."""
+    for pattern in PRESERVED.values():
+        text = re.sub(pattern, " ", text, flags=re.S)
+    text = re.sub(r"\{term\}`[^`]*<([^>]+)>`", r"\1", text)
+    text = re.sub(r"\]\([^)]*\)|https?://\S+", " ", text)
+    return text
+
+
+def term_problems(msgid: str, msgstr: str, terms: dict[str, list[str]]) -> list[str]:
+    """The glossary terms that ``msgid`` uses and ``msgstr`` does not render with one of the
+    term's Chinese forms."""
+    english = _prose(msgid).lower()
+    chinese = msgstr
+    missing = []
+    for term, forms in terms.items():
+        forms = forms + ([term] if term in KEPT_AS_IS else [])
+        if re.search(rf"(?<![\w-]){re.escape(term.lower())}(?:s|es)?(?![\w-])", english) \
+                and not any(form in chinese for form in forms):
+            missing.append(f"{term} -> {' / '.join(forms)}")
+    return missing
+
+
+def check_catalog(name: str, catalog, terms: dict[str, list[str]]) -> list[Problem]:
+    """Untranslated, fuzzy, changed-token and glossary problems of one .po catalog."""
+    problems = []
+    for message in catalog:
+        if not message.id:
+            continue
+        msgid, msgstr = str(message.id), str(message.string or "")
+        if not msgstr.strip():
+            problems.append(Problem(name, "untranslated", msgid))
+            continue
+        if message.fuzzy:
+            problems.append(Problem(name, "fuzzy", msgid))
+        if msgstr == msgid:
+            # kept as it is: fine for a glossary term (both forms stay cross-referenceable),
+            # a name or code; not for English prose
+            words = re.findall(r"[A-Za-z]{3,}", _prose(msgid))
+            if msgid not in terms and len(words) > 1:
+                problems.append(Problem(name, "English kept untranslated", msgid))
+            continue
+        lost = tokens(msgid) - tokens(msgstr)
+        added = tokens(msgstr) - tokens(msgid)
+        for (kind, token), _ in (lost + added).items():
+            where = "dropped or changed" if (kind, token) in lost else "not in the English"
+            problems.append(Problem(name, f"{kind} {where}: {token}", msgid))
+        for term in term_problems(msgid, msgstr, terms):
+            problems.append(Problem(name, f"glossary term not used ({term})", msgid))
+    return problems
+
+
+def check_in_step(pot_dir: Path) -> list[Problem]:
+    """Messages in a .pot that its .po lacks, and .po messages no .pot has any more."""
+    problems = []
+    pots = {p.relative_to(pot_dir).with_suffix(".po"): p for p in pot_dir.rglob("*.pot")}
+    pos = {p.relative_to(PO_DIR): p for p in PO_DIR.rglob("*.po")} if PO_DIR.exists() else {}
+    for rel, pot in sorted(pots.items()):
+        if rel not in pos:
+            problems.append(Problem(str(rel), "no .po file (run scripts/i18n.py update)",
+                                    str(rel)))
+            continue
+        want, have = _entries(_catalog(pot)), _entries(_catalog(pos[rel]))
+        problems += [Problem(str(rel), "out of date: message missing from the .po", m)
+                     for m in want if m not in have]
+        problems += [Problem(str(rel), "out of date: message no longer in the book", m)
+                     for m in have if m not in want]
+    problems += [Problem(str(rel), "out of date: document no longer in the book", str(rel))
+                 for rel in sorted(set(pos) - set(pots))]
+    return problems
+
+
+def check(po_only: bool = False) -> list[Problem]:
+    """Every problem of the Chinese translation (see the module docstring)."""
+    terms = glossary_terms()
+    problems = []
+    for po in sorted(PO_DIR.rglob("*.po")):
+        problems += check_catalog(str(po.relative_to(PO_DIR)), _catalog(po), terms)
+    if not po_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            problems += check_in_step(extract(Path(tmp) / "gettext"))
+    return problems
+
+
+# ---------------------------------------------------------------- the build
+
+def build(strict: bool = False, html_dir: Path | None = None) -> int:
+    """Build the Chinese edition into ``html_dir`` (default ``_build/html/zh_CN``); return
+    an exit code. ``strict``: warnings are errors (``-W -n --keep-going``)."""
+    html_dir = html_dir or ROOT / "_build" / "html" / LANGUAGE
+    work = ROOT / "_build" / LANGUAGE
+    config = _site_config().write_site_config(ROOT, work / "_site_config.yml",
+                                              language=LANGUAGE)
+    cmd = _jupyter_book("build", str(ROOT), "--toc", str(ROOT / "book" / "_toc.yml"),
+                        "--config", str(config), "--path-output", str(work))
+    if strict:
+        cmd += ["-W", "-n", "--keep-going", "--all"]
+    shutil.rmtree(work / "_build" / "html", ignore_errors=True)
+    print("$", " ".join(cmd), flush=True)
+    status = subprocess.call(cmd)
+    if status == 0:
+        shutil.rmtree(html_dir, ignore_errors=True)
+        shutil.copytree(work / "_build" / "html", html_dir)
+        print(f"The Chinese edition is at: {html_dir / 'index.html'}", flush=True)
+    print(f"{LANGUAGE} build:", "OK" if status == 0 else f"FAILED (exit {status})", flush=True)
+    return status
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("extract", help="write the .pot files to _build/gettext/")
+    sub.add_parser("update", help="extract, then update locales/zh_CN/LC_MESSAGES/*.po")
+    checker = sub.add_parser("check", help="untranslated, fuzzy or out-of-date messages")
+    checker.add_argument("--po-only", action="store_true",
+                         help="check the .po files only, without extracting")
+    builder = sub.add_parser("build", help="build the Chinese edition")
+    builder.add_argument("--strict", action="store_true", help="-W -n --keep-going")
+    args = parser.parse_args()
+    pot_dir = ROOT / "_build" / "gettext"
+    if args.command == "extract":
+        print(extract(pot_dir))
+    elif args.command == "update":
+        update(extract(pot_dir))
+        print(f"updated {PO_DIR}")
+    elif args.command == "check":
+        problems = check(args.po_only)
+        for problem in problems:
+            print(problem)
+        kinds = Counter(p.kind.split(":")[0] for p in problems)
+        print(f"{len(problems)} problem(s)" + (f": {dict(kinds)}" if problems else ""))
+        return 1 if problems else 0
+    elif args.command == "build":
+        return build(args.strict)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
