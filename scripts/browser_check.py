@@ -50,7 +50,7 @@ import threading
 import time
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 from xml.etree import ElementTree
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -68,22 +68,24 @@ RAW_MATH = re.compile(r"(?<![\\$\w])\$[^$\s][^$\n]{0,200}?\$(?!\w)|\\\(.{1,200}?
 
 
 def _has_chinese_font() -> bool:
+    """Whether Noto CJK (Debian's fonts-noto-cjk), the Chinese edition's font, is installed."""
     if not shutil.which("fc-list"):
         return False
-    fonts = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True, check=False)
-    return bool(fonts.stdout.strip())
+    fonts = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True,
+                           check=False)
+    return "Noto Sans CJK" in fonts.stdout
 
 
 def ensure_chromium() -> None:
     """Install Debian's chromium and chromium-driver when they are missing (needs root).
 
-    A Chinese font comes with them when the machine has none, so that the glossary's Chinese
-    terms render in screenshots as they do on a reader's machine, not as empty boxes.
+    Noto CJK (fonts-noto-cjk) comes with them when the machine lacks it, so that the Chinese
+    edition renders in screenshots as it does on a reader's machine, not as empty boxes.
     """
     packages = [] if CHROMIUM.exists() and CHROMEDRIVER.exists() else [
         "chromium", "chromium-driver"]
     if not _has_chinese_font():
-        packages.append("fonts-wqy-zenhei")
+        packages.append("fonts-noto-cjk")
     if not packages:
         return
     print(f"==> installing {' '.join(packages)} (apt-get)", flush=True)
@@ -105,6 +107,8 @@ class _PageParser(HTMLParser):
         self.icons: list[str] = []        # <link rel="icon">
         self.logos: list[str] = []        # <img class="logo__image">
         self.classes: set[str] = set()    # every class used on the page
+        self.lang = ""                    # <html lang>
+        self.switch: list[str] = []       # the language switcher's links to other editions
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: (v or "") for k, v in attrs}
@@ -113,6 +117,10 @@ class _PageParser(HTMLParser):
                 self.ids.add(a[key])
         classes = a.get("class", "").split()
         self.classes.update(classes)
+        if tag == "html":
+            self.lang = a.get("lang", "")
+        if tag == "a" and "book-language-link" in classes:
+            self.switch.append(a.get("href", ""))
         if "math" in classes:
             self.has_math = True
         if tag == "meta" and (a.get("property") or a.get("name")):
@@ -249,9 +257,45 @@ def site_settings(html_dir: Path) -> tuple[str, str]:
             (config.get("html") or {}).get("baseurl") or "")
 
 
+#: The editions: folder under the site's root -> (html lang, a search query that must find
+#: chapters, what the 404 page says). The English edition is at the root.
+EDITIONS = {"": ("en", "LeNet", "Page not found"),
+            "zh_CN/": ("zh-CN", "卷积", "找不到页面")}
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+#: Text that shows an encoding went wrong: the replacement character, or UTF-8 read as Latin-1
+MOJIBAKE = re.compile(r"\ufffd|Ã[\x80-\xbf]|â€|å[\x80-\xbf]|æ[\x80-\xbf]|ä¸")
+
+
+def edition_of(rel: str) -> tuple[str, str]:
+    """(edition folder, path inside that edition) of a page path relative to the site."""
+    for folder in EDITIONS:
+        if folder and rel.startswith(folder):
+            return folder, rel[len(folder):]
+    return "", rel
+
+
 def is_content_page(rel: str) -> bool:
-    """A page of the book's text (a chapter or a book/ page), not search or the index."""
+    """A page of the book's text (a chapter or a book/ page) in any edition, not search or
+    the index."""
+    rel = edition_of(rel)[1]
     return rel.startswith(("book/", "notebooks/")) and rel.endswith(".html")
+
+
+def edition_problems(html_dir: Path, page: Path, editions: list[str]) -> list[str]:
+    """The page's language, and its switcher: a link to the same page in every other edition
+    that was built."""
+    rel = page.relative_to(html_dir).as_posix()
+    folder, inner = edition_of(rel)
+    parsed = parse_page(page)
+    lang = EDITIONS[folder][0]
+    problems = [] if parsed.lang == lang else [f"<html lang> is {parsed.lang!r}, not {lang!r}"]
+    if not is_content_page(rel) or len(editions) < 2:
+        return problems
+    targets = {_local_target(html_dir, page, urlsplit(url).path, "/") for url in parsed.switch}
+    for other in editions:
+        if other != folder and (html_dir / other / inner).resolve() not in targets:
+            problems.append(f"no language switch to {other}{inner}")
+    return problems
 
 
 def site_problems(html_dir: Path, page: Path, repository: str, site_url: str) -> list[str]:
@@ -259,6 +303,7 @@ def site_problems(html_dir: Path, page: Path, repository: str, site_url: str) ->
     rel = page.relative_to(html_dir).as_posix()
     if not is_content_page(rel):
         return []
+    rel = edition_of(rel)[1]
     parsed = parse_page(page)
     problems = [f"no {prop} meta tag (link previews)" for prop in
                 ("og:title", "og:type", "og:site_name") if not parsed.meta.get(prop)]
@@ -268,7 +313,8 @@ def site_problems(html_dir: Path, page: Path, repository: str, site_url: str) ->
         problems.append("no favicon (<link rel=icon>)")
     if not parsed.logos:
         problems.append("no logo image")
-    if "Last updated on" not in page.read_text(encoding="utf-8", errors="replace"):
+    if not re.search("Last updated on|最后更新于|上次更新时间", page.read_text(encoding="utf-8",
+                                                               errors="replace")):
         problems.append("no 'Last updated on' date (sphinx-last-updated-by-git)")
     if not repository:
         problems += [f"{button} shown, but the repository has no address: a dead button"
@@ -328,7 +374,8 @@ def make_driver(profile: str):
 
 def figure_problems(html_dir: Path, page: Path, source_root: Path) -> list[str]:
     """A page built from a notebook must show a figure for every ``plt.show()`` cell."""
-    notebook = (source_root / page.relative_to(html_dir)).with_suffix(".ipynb")
+    inner = edition_of(page.relative_to(html_dir).as_posix())[1]
+    notebook = (source_root / inner).with_suffix(".ipynb")
     if not notebook.is_file():
         return []
     cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
@@ -406,6 +453,11 @@ def check_page(driver, base: str, rel: str, parsed: _PageParser) -> list[str]:
         problems.append(f"{result['nCode']} code blocks but {result['nCopy']} copy buttons")
     for match in RAW_MATH.finditer(result["text"]):
         problems.append(f"raw math left in text: {match.group(0)[:80]!r}")
+    for match in MOJIBAKE.finditer(result["text"]):
+        problems.append(f"mojibake in text: {result['text'][max(match.start() - 20, 0):][:60]!r}")
+    folder = edition_of(rel)[0]
+    if folder and is_content_page(rel) and len(_CJK.findall(result["text"])) < 100:
+        problems.append(f"a page of the {folder.rstrip('/')} edition shows almost no Chinese")
     problems += log_problems(driver, base)
     return problems
 
@@ -427,19 +479,26 @@ def log_problems(driver, base: str, expected: str = "") -> list[str]:
     return problems
 
 
-def check_search(driver, base: str) -> list[str]:
+def check_search(driver, base: str, folder: str = "") -> list[str]:
+    """The edition's search page finds its query (``EDITIONS``) in chapter pages."""
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    driver.get(base + "search.html?q=LeNet")
+    query = EDITIONS[folder][1]
+    driver.get(base + folder + "search.html?q=" + quote(query))
     try:
         WebDriverWait(driver, 30).until(lambda d: d.execute_script(
             "return document.querySelectorAll('#search-results ul.search li').length") > 0)
     except TimeoutException:
-        return ["search for 'LeNet' listed no results within 30 s"]
-    text = driver.execute_script(
-        "return document.querySelector('#search-results').textContent")
-    problems = [] if "lenet" in text.lower() else ["search results do not mention LeNet"]
+        return [f"search for {query!r} listed no results within 30 s"]
+    text, links = driver.execute_script(
+        "const r = document.querySelector('#search-results');"
+        "return [r.textContent, Array.from(r.querySelectorAll('ul.search li a'))"
+        ".map(a => a.getAttribute('href'))];")
+    problems = [] if query.lower() in text.lower() else [
+        f"search results do not mention {query!r}"]
+    if not any("notebooks/" in (href or "") for href in links):
+        problems.append(f"search for {query!r} lists no chapter")
     return problems + log_problems(driver, base)
 
 
@@ -477,6 +536,25 @@ def pages_of(html_dir: Path) -> list[str]:
                   if not p.relative_to(html_dir).parts[0].startswith(("_static", "_sources")))
 
 
+def built_editions(html_dir: Path) -> list[str]:
+    """The folders of the editions present under ``html_dir`` (the root one first)."""
+    return [folder for folder in EDITIONS if (html_dir / folder / "search.html").is_file()]
+
+
+def editions_promised(html_dir: Path) -> list[str]:
+    """The folders of the editions the root edition's pages link to."""
+    promised = []
+    for rel in pages_of(html_dir):
+        if edition_of(rel)[0] == "" and is_content_page(rel):
+            for url in parse_page(html_dir / rel).switch:
+                target = _local_target(html_dir, html_dir / rel, urlsplit(url).path, "/")
+                inside = target.relative_to(html_dir.resolve()).as_posix() \
+                    if target and html_dir.resolve() in target.parents else ""
+                promised.append(edition_of(inside)[0])
+            break
+    return sorted(set(promised) - {""})
+
+
 def first_chapter(pages: list[str]) -> str | None:
     chapters = [p for p in pages if p.startswith("notebooks/")]
     return chapters[0] if chapters else None
@@ -500,10 +578,18 @@ def main() -> int:
 
     repository, site_url = site_settings(html_dir)
     base_path = urlsplit(site_url).path or "/"
+    editions = built_editions(html_dir)
     print(f"browser check: repository {repository or '(none: no repository buttons)'}, "
-          f"served under {base_path}", flush=True)
-    for problem in site_wide_problems(html_dir, repository, site_url):
-        failures.setdefault("(site)", []).append(problem)
+          f"served under {base_path}, editions: "
+          + ", ".join(EDITIONS[f][0] for f in editions), flush=True)
+    for folder in editions:
+        for problem in site_wide_problems(html_dir / folder, repository,
+                                          site_url and site_url + folder):
+            failures.setdefault(f"({folder or 'site'})", []).append(problem)
+    for folder in editions_promised(html_dir):
+        if folder not in editions:
+            failures.setdefault("(site)", []).append(
+                f"the pages link to the {folder.rstrip('/')} edition, which was not built")
     ensure_chromium()
     server, base = serve(html_dir, base_path)
     profile = tempfile.mkdtemp(prefix="lenet-chromium-")
@@ -515,19 +601,23 @@ def main() -> int:
             problems = (static_problems(html_dir, page, base_path)
                         + figure_problems(html_dir, page, root)
                         + site_problems(html_dir, page, repository, site_url)
+                        + edition_problems(html_dir, page, editions)
                         + check_page(driver, base, rel, parse_page(page)))
             if problems:
                 failures[rel] = problems
-        problems = check_search(driver, base)
-        if problems:
-            failures["search.html?q=LeNet"] = problems
+        for folder in editions:
+            problems = check_search(driver, base, folder)
+            if problems:
+                failures[f"{folder}search.html?q={EDITIONS[folder][1]}"] = problems
         problems = check_not_found(driver, base)
         if problems:
             failures[MISSING_PAGE] = problems
-        chapter = first_chapter(pages_of(html_dir))
-        for name, rel in (("intro", "book/intro.html"), ("chapter1", chapter)):
-            if rel and (html_dir / rel).is_file():
-                screenshot(driver, base, rel, shots / f"{name}.png")
+        for folder in editions:
+            chapter = first_chapter(pages_of(html_dir / folder))
+            prefix = folder.replace("/", "_")
+            for name, rel in (("intro", "book/intro.html"), ("chapter1", chapter)):
+                if rel and (html_dir / folder / rel).is_file():
+                    screenshot(driver, base, folder + rel, shots / f"{prefix}{name}.png")
     finally:
         driver.quit()
         server.shutdown()
@@ -537,9 +627,10 @@ def main() -> int:
         print(f"FAIL {rel}")
         for problem in problems:
             print(f"    {problem}")
-    n_ok = len(pages) + 3 - len(failures)
+    n_ok = len(pages) + 2 * len(editions) + 1 - len(failures)
     took = time.monotonic() - started
-    print(f"browser check: {len(pages)} pages + search + 404 + site in {took:.0f} s; "
+    print(f"browser check: {len(pages)} pages + search and site of {len(editions)} "
+          f"edition(s) + 404 in {took:.0f} s; "
           f"screenshots in {shots}")
     print(f"browser: {n_ok} passed, {len(failures)} failed")
     return 1 if failures else 0

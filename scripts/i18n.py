@@ -10,7 +10,7 @@ renders the Chinese edition from the same notebooks (code cells and outputs unch
 Commands (run from anywhere; the repository is this script's parent folder):
 
     python scripts/i18n.py extract            # .pot files -> _build/gettext/
-    python scripts/i18n.py update             # extract, then update the .po files
+    python scripts/i18n.py update [--only DOC...]  # extract, then update the .po files
     python scripts/i18n.py check [--po-only]  # what is untranslated, fuzzy or out of date
     python scripts/i18n.py build [--strict]   # the Chinese edition -> _build/html/zh_CN/
 
@@ -102,12 +102,26 @@ def extract(pot_dir: Path) -> Path:
     return pot_dir
 
 
-def update(pot_dir: Path) -> None:
+def update(pot_dir: Path, only: list[str] | None = None) -> None:
     """Bring the .po files in step with the .pot files under ``pot_dir`` (new messages are
-    added untranslated, changed ones marked fuzzy, removed ones dropped)."""
+    added untranslated, changed ones marked fuzzy, removed ones dropped). ``only``: just
+    these documents (``notebooks/04_pooling``), leaving every other .po file untouched."""
+    if only:
+        selected = Path(tempfile.mkdtemp(prefix="book-pot-"))
+        for doc in only:
+            pot = pot_dir / f"{doc}.pot"
+            if not pot.is_file():
+                raise SystemExit(f"--only: no document {doc!r} (expected e.g. "
+                                 "notebooks/04_pooling or book/intro)")
+            (selected / doc).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(pot, selected / f"{doc}.pot")
+        pot_dir = selected
     subprocess.run([sys.executable, "-m", "sphinx_intl", "update", "-p", str(pot_dir),
                     "-l", LANGUAGE, "-d", str(LOCALES), "-w", "0", "--no-obsolete"],
                    check=True, capture_output=True)
+    if only:
+        shutil.rmtree(pot_dir, ignore_errors=True)
+        return
     # .po files whose document is gone
     for po in PO_DIR.rglob("*.po"):
         if not (pot_dir / po.relative_to(PO_DIR).with_suffix(".pot")).exists():
@@ -140,13 +154,21 @@ def _entries(catalog) -> dict[str, object]:
     return {m.id: m for m in catalog if m.id}
 
 
+# A reference with its own text, {doc}`glossary <glossary>` or :func:`text <target>`: the
+# translation may change the text, not the target.
+_TITLED = re.compile(r"^(\{\w+(?::\w+)?\}|:(?:py:)?\w+:)`[^`<]*<([^>`]+)>`$")
+
+
 def tokens(text: str) -> Counter:
-    """The tokens of ``text`` that a translation keeps unchanged, with their counts."""
+    """The tokens of ``text`` that a translation keeps unchanged, with their counts (a
+    reference that carries its own text counts by its target only)."""
     found: Counter = Counter()
     rest = text
     for kind, pattern in PRESERVED.items():
         for match in re.finditer(pattern, rest, flags=re.S):
-            found[kind, match.group(0)] += 1
+            token = match.group(0)
+            titled = _TITLED.match(token) if kind in ("cross-reference", "reST role") else None
+            found[kind, f"{titled.group(1)}`<{titled.group(2)}>`" if titled else token] += 1
         rest = re.sub(pattern, " ", rest, flags=re.S)
     return found
 
@@ -173,6 +195,11 @@ def glossary_terms(path: Path = GLOSSARY) -> dict[str, list[str]]:
 # Terms that Chinese technical writing keeps as they are (d2l-zh writes "ReLU函数"): using the
 # English name satisfies the glossary check too.
 KEPT_AS_IS = {"ReLU", "sigmoid", "tanh", "im2col"}
+# Other renderings a term may take: "kernel" is also the compute kernel of a library (内核),
+# and 核 alone is the usual short form of 卷积核 (核大小, 3x3 的核).
+OTHER_FORMS = {"kernel": ["核"]}
+# identifiers such as run or file names (lenet5_distorted) are not prose
+_IDENTIFIER = re.compile(r"\b\w+_\w+\b")
 
 
 def _prose(text: str) -> str:
@@ -192,7 +219,7 @@ def term_problems(msgid: str, msgstr: str, terms: dict[str, list[str]]) -> list[
     chinese = msgstr
     missing = []
     for term, forms in terms.items():
-        forms = forms + ([term] if term in KEPT_AS_IS else [])
+        forms = forms + OTHER_FORMS.get(term, []) + ([term] if term in KEPT_AS_IS else [])
         if re.search(rf"(?<![\w-]){re.escape(term.lower())}(?:s|es)?(?![\w-])", english) \
                 and not any(form in chinese for form in forms):
             missing.append(f"{term} -> {' / '.join(forms)}")
@@ -214,7 +241,9 @@ def check_catalog(name: str, catalog, terms: dict[str, list[str]]) -> list[Probl
         if msgstr == msgid:
             # kept as it is: fine for a glossary term (both forms stay cross-referenceable),
             # a name or code; not for English prose
-            words = re.findall(r"[A-Za-z]{3,}", _prose(msgid))
+            # (a display formula is a message of its own: its LaTeX commands are not prose)
+            latex = re.sub(r"\\[A-Za-z]+(?:\{[^{}]*\})?", " ", _prose(msgid))
+            words = re.findall(r"[A-Za-z]{3,}", _IDENTIFIER.sub(" ", latex))
             if msgid not in terms and len(words) > 1:
                 problems.append(Problem(name, "English kept untranslated", msgid))
             continue
@@ -288,7 +317,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("extract", help="write the .pot files to _build/gettext/")
-    sub.add_parser("update", help="extract, then update locales/zh_CN/LC_MESSAGES/*.po")
+    updater = sub.add_parser("update",
+                             help="extract, then update locales/zh_CN/LC_MESSAGES/*.po")
+    updater.add_argument("--only", nargs="+", metavar="DOC",
+                         help="update only these documents (e.g. notebooks/04_pooling)")
     checker = sub.add_parser("check", help="untranslated, fuzzy or out-of-date messages")
     checker.add_argument("--po-only", action="store_true",
                          help="check the .po files only, without extracting")
@@ -299,7 +331,7 @@ def main() -> int:
     if args.command == "extract":
         print(extract(pot_dir))
     elif args.command == "update":
-        update(extract(pot_dir))
+        update(extract(pot_dir), args.only)
         print(f"updated {PO_DIR}")
     elif args.command == "check":
         problems = check(args.po_only)

@@ -19,7 +19,8 @@ Editions: ``--language zh_CN`` writes the configuration of the Chinese edition (
 scripts/i18n.py): the same sources, Sphinx's ``language`` set, the translations read from
 ``locales/``, the notebooks' committed outputs used as they are (no execution: nbval checks
 them against a fresh run), and every address one folder deeper (``zh_CN/``), where the
-edition is published. ``LANGUAGES`` lists the editions; the first is the site's root.
+edition is published. ``LANGUAGES`` lists the editions; the first is the site's root. Pages
+link to an edition only where the book has its translations (``locales/LANG``).
 
 Usage: python scripts/site_config.py [BOOK_ROOT] [--out FILE] [--repository URL]
        [--site-url URL] [--language LANG]; prints the path written.
@@ -128,7 +129,8 @@ def site_config(config: dict, root: Path, repository: str = "", site_url: str = 
     # read by book/_ext/book_tweaks.py, which links every page to the other editions
     conf["book_language"] = language
     conf["book_editions"] = {code: {"folder": f, "label": label}
-                             for code, (f, _, label) in LANGUAGES.items()}
+                             for code, (f, _, label) in LANGUAGES.items()
+                             if code == language or not f or (root / "locales" / code).is_dir()}
     if language != "en":
         out["title"] = title
         conf["language"] = language
