@@ -42,16 +42,19 @@ GLOSSARY = ROOT / "book" / "glossary.md"
 
 # What a translation keeps exactly as the English has it. Each pattern finds one kind of
 # token; a translation must contain the same tokens, as many times (order may change).
+_ROLES = r"(?:numref|ref|doc|eq|download|func|class|meth|mod|attr|data|obj|exc|math)"
 PRESERVED = {
     "glued value": r"\{glue(?::\w+)?\}`[^`]+`",
-    "cross-reference": r"\{(?:numref|ref|doc|eq|download)\}`[^`]+`",
     "citation": r"\{cite(?::\w+)?\}`[^`]+`",
-    "reST role": r"(?<![\w`]):(?:py:)?(?:func|class|meth|mod|attr|data|obj|exc|ref|doc|math)"
-                 r":`[^`]+`",
+    # MyST's {func}`x` or reST's :func:`x`: the same reference (see `tokens`)
+    "reference": rf"\{{(?:py:)?{_ROLES}\}}`[^`]+`|(?<![\w`]):(?:py:)?{_ROLES}:`[^`]+`",
     "display math": r"\$\$.+?\$\$",
     "math": r"(?<![\\$])\$(?!\$)[^$]+?(?<![\\$])\$(?!\$)",
     "inline code": r"``[^`]+``|(?<![`\w}:])`[^`]+`(?!`)",
 }
+# A reference in either syntax -> (role, target); a reference that carries its own text,
+# {doc}`glossary <glossary>`, counts by its target only: a translation may change the text.
+_REFERENCE = re.compile(r"^[:{](?:py:)?(\w+)[:}]`(?:[^`<]*<([^>`]+)>|([^`]*))`$")
 
 
 def _site_config():
@@ -154,21 +157,20 @@ def _entries(catalog) -> dict[str, object]:
     return {m.id: m for m in catalog if m.id}
 
 
-# A reference with its own text, {doc}`glossary <glossary>` or :func:`text <target>`: the
-# translation may change the text, not the target.
-_TITLED = re.compile(r"^(\{\w+(?::\w+)?\}|:(?:py:)?\w+:)`[^`<]*<([^>`]+)>`$")
-
-
 def tokens(text: str) -> Counter:
-    """The tokens of ``text`` that a translation keeps unchanged, with their counts (a
-    reference that carries its own text counts by its target only)."""
+    """The tokens of ``text`` that a translation keeps unchanged, with their counts.
+
+    References count by role and target, whatever their syntax: a docstring's ``:func:`f```
+    is written ``{func}`f``` in a translation, since Sphinx parses every translated message of
+    a page with that page's parser, and the API page is MyST.
+    """
     found: Counter = Counter()
     rest = text
     for kind, pattern in PRESERVED.items():
         for match in re.finditer(pattern, rest, flags=re.S):
             token = match.group(0)
-            titled = _TITLED.match(token) if kind in ("cross-reference", "reST role") else None
-            found[kind, f"{titled.group(1)}`<{titled.group(2)}>`" if titled else token] += 1
+            ref = _REFERENCE.match(token) if kind == "reference" else None
+            found[kind, f"{ref.group(1)}:{ref.group(2) or ref.group(3)}" if ref else token] += 1
         rest = re.sub(pattern, " ", rest, flags=re.S)
     return found
 

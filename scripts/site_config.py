@@ -126,11 +126,13 @@ def site_config(config: dict, root: Path, repository: str = "", site_url: str = 
     # (a value of an extension the book does not load would be an "unknown config" warning)
     if not on and folder:
         prefix = "/" + folder
-    # read by book/_ext/book_tweaks.py, which links every page to the other editions
-    conf["book_language"] = language
-    conf["book_editions"] = {code: {"folder": f, "label": label}
-                             for code, (f, _, label) in LANGUAGES.items()
-                             if code == language or not f or (root / "locales" / code).is_dir()}
+    # read by book/_ext/book_tweaks.py, which links every page to the other editions (a book
+    # without that extension would warn about unknown settings)
+    if "book_tweaks" in sphinx["local_extensions"]:
+        conf["book_language"] = language
+        conf["book_editions"] = {
+            code: {"folder": f, "label": label} for code, (f, _, label) in LANGUAGES.items()
+            if code == language or not f or (root / "locales" / code).is_dir()}
     if language != "en":
         out["title"] = title
         conf["language"] = language
