@@ -106,8 +106,13 @@ def test_tokens_keep_references_citations_roles_and_code() -> None:
     text = ("{numref}`fig-x` {cite:p}`he2016deep` :func:`lenet.ops.conv2d` ``x`` "
             "`padding=2` $$a$$ $b$ {glue}`k`")
     kinds = {kind for kind, _ in i18n.tokens(text)}
-    assert kinds == {"cross-reference", "citation", "reST role", "inline code",
-                     "display math", "math", "glued value"}
+    assert kinds == {"reference", "citation", "inline code", "display math", "math",
+                     "glued value"}
+    # a docstring's reST role is the same reference as MyST's role in its translation (the
+    # API page is MyST); a reference's own text may be translated, its target may not
+    assert i18n.tokens(":func:`lenet.ops.conv2d` {doc}`glossary <glossary>`") == \
+        i18n.tokens("{func}`lenet.ops.conv2d` {doc}`术语表 <glossary>`")
+    assert i18n.tokens(":func:`lenet.ops.conv2d`") != i18n.tokens("{func}`lenet.ops.pool2d`")
     # the same tokens in another order are the same tokens
     assert i18n.tokens("$b$ {glue}`k` " + text.split(" $$")[0] + " $$a$$") == i18n.tokens(text)
 
