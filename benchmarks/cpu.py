@@ -1,7 +1,8 @@
 """CPU benchmarks, side by side in one process; prints a table, then one JSON line.
 
-    python -m benchmarks.cpu                    # trainer, im2col, naive loop, sparse C3
+    python -m benchmarks.cpu                    # trainers, d2l, FLOP/s, levers, im2col, sparse C3
     python -m benchmarks.cpu --notebooks        # also time executing every notebook
+    python -m benchmarks.cpu --setup            # also time the first set-up on a fresh clone
     python -m benchmarks.cpu --out results/cpu_benchmarks.json
 
 Keys of the final JSON line: ``trainer_speedup_vs_baseline`` (images/s of
@@ -15,8 +16,39 @@ with 4 workers, d2l's default; same ``LeNet``, batch 256, same images, torch on 
 at batch 256, one thread), ``im2col_vs_naive_speedup`` (:func:`lenet.ops.conv2d_naive` /
 im2col, per image: the naive loop runs on a small batch and is scaled to 256),
 ``sparse_c3_vs_masked_dense`` (:class:`lenet.layers.SparseConv2d` / dense conv times a mask,
-forward + backward), ``notebooks_total_s`` (with ``--notebooks``, else null). Every time is
-the median of repeats; the table gives min and max too.
+forward + backward), ``notebooks_total_s`` (with ``--notebooks``, else null).
+
+Against the real peer: ``trainer_speedup_vs_d2l`` is the whole wall time of d2l's own
+``d2l.train_ch6`` (``from d2l import torch as d2l``, d2l 1.0.3: its DataLoaders with
+``d2l.get_dataloader_workers()`` workers, its evaluation after every epoch, its animated
+plot drawn off screen on matplotlib's Agg backend and its printing swallowed; d2l's
+``nn.Sequential`` LeNet) / the whole wall time of :func:`lenet.train.fit` with the fast path
+on :class:`lenet.models.LeNet` (the same layers), both training on the same ``--images``
+MNIST digits and evaluating on the same ``--test-images`` after each of ``--epochs`` epochs,
+batch 256, the same learning rate, torch on every core, in turns in one process.
+
+How close training is to the machine: the same run times a ``--matmul-size`` square
+``torch.matmul`` in float32 and in bfloat16 (``matmul_fp32_flop_per_s``,
+``matmul_bf16_flop_per_s``, counting ``2 n^3`` FLOPs) and the fast path's training steps
+(evaluation excluded) for LeNet and LeNet-5. FLOPs per training image follow one stated
+convention, marked ``6xconn`` in the key names: a connection of :func:`lenet.summary.summary`
+is one multiply-add, 2 FLOPs, so forward = 2 x connections; backward costs about twice the
+forward, so forward + backward = 3 x forward = 6 x connections.
+``lenet_train_vs_fp32_matmul_6xconn`` is LeNet's training FLOP/s / the float32 matmul's, and
+likewise for bf16 and for ``lenet5_``.
+
+Levers (``--levers``, all by default): ``lever_speedups_vs_fast_path`` gives images/s of
+one-epoch ``fit`` runs with a setting changed / images/s of the default fast path, timed in
+turns in the same run: ``bf16_autocast`` (channels_last + bfloat16 autocast, oneDNN's
+bf16/AMX path), ``float32`` (channels_last alone; one of these two is the default, so its
+ratio is the noise floor), ``compile`` (``torch.compile``, inductor, on top of the fast path;
+a failure is caught and its reason reported in ``lever_errors``) and ``threads_N`` (the fast
+path on N torch threads). ``lever_train_acc`` is each setting's training accuracy after its
+first epoch from the same initial weights: a setting that costs accuracy stays off by default.
+
+``--setup`` clones the repository into a temporary folder and times both README commands
+there, ``bash scripts/book.sh`` then ``bash scripts/test.sh`` (``setup_s``; about 40 minutes).
+Every time is the median of repeats; the table gives min and max too.
 """
 
 from __future__ import annotations
@@ -28,11 +60,17 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse
+import contextlib
+import io
 import json
 import platform
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,6 +82,12 @@ from lenet.checkpoint import atomic_save_json
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 256
+#: d2l's learning rate for LeNet (section 7.6: ``lr, num_epochs = 0.9, 10``).
+LR = 0.9
+#: The FLOP convention of the ``*_6xconn`` keys (see the module docstring).
+FLOP_CONVENTION = ("FLOPs per training image = 3 x forward = 3 x 2 x connections of "
+                   "lenet.summary (a connection is one multiply-add, 2 FLOPs; backward ~ 2x "
+                   "forward); a square n x n matmul counts 2 n^3 FLOPs")
 
 
 def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float]:
@@ -141,6 +185,301 @@ def bench_trainer(images: int, repeats: int, workers: int, threads: int) -> dict
             "speedup_plain_fit": per_s["fit"] / base}
 
 
+# ------------------------------------------------------------------ d2l's own train_ch6
+
+
+def d2l_lenet() -> torch.nn.Module:
+    """d2l's LeNet (section 7.6), as its chapter builds it for ``train_ch6``."""
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(),
+        nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(),
+        nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120), nn.Sigmoid(),
+        nn.Linear(120, 84), nn.Sigmoid(),
+        nn.Linear(84, 10))
+
+
+def import_d2l():
+    """``d2l.torch`` with matplotlib on the Agg backend, so its animated plot stays off screen."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from d2l import torch as d2l
+
+    return d2l
+
+
+def run_d2l(d2l, train_iter, test_iter, epochs: int, lr: float) -> dict:
+    """One call of ``d2l.train_ch6`` on a fresh d2l LeNet; its printing (the plot's repr
+    and the final summary lines) is swallowed and its final accuracies parsed from it."""
+    import matplotlib.pyplot as plt
+
+    net = d2l_lenet()
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        d2l.train_ch6(net, train_iter, test_iter, epochs, lr, torch.device("cpu"))
+    plt.close("all")
+    accs = {}
+    for line in printed.getvalue().splitlines():
+        if line.startswith("loss "):  # "loss 2.3, train acc 0.1, test acc 0.1"
+            for part in line.split(", ")[1:]:
+                key, value = part.rsplit(" ", 1)
+                accs[key.replace(" ", "_")] = float(value)
+    return accs
+
+
+def bench_d2l(images: int, test_images: int, epochs: int, repeats: int, threads: int,
+              lr: float = LR) -> dict:
+    """d2l's ``train_ch6`` against :func:`fit` with the fast path: whole wall times, each
+    training on the same ``images`` digits and evaluating on ``test_images`` every epoch."""
+    import torchvision
+    from torch.utils.data import DataLoader, Subset
+
+    from lenet.data import data_root, load_mnist
+    from lenet.models import LeNet
+    from lenet.train import fast_path, fit
+
+    d2l = import_d2l()
+    torch.set_num_threads(threads)
+    # d2l's 4 workers on a machine with fewer cores: torch warns, d2l's default stands.
+    warnings.filterwarnings("ignore", message="This DataLoader will create")
+    workers = d2l.get_dataloader_workers()
+    tensor = torchvision.transforms.ToTensor()
+    sets = {split: torchvision.datasets.MNIST(str(data_root()), train=split == "train",
+                                              download=False, transform=tensor)
+            for split in ("train", "test")}
+    # As d2l.load_data_fashion_mnist builds them: shuffled training batches, ordered test.
+    train_iter = DataLoader(Subset(sets["train"], range(images)), BATCH, shuffle=True,
+                            num_workers=workers)
+    test_iter = DataLoader(Subset(sets["test"], range(test_images)), BATCH, shuffle=False,
+                           num_workers=workers)
+    train = load_mnist("train").take(images)
+    test = load_mnist("test").take(test_images)
+    fast = fast_path("cpu")
+    assert [p.shape for p in d2l_lenet().parameters()] == [p.shape for p in LeNet().parameters()]
+    results: dict[str, list] = {"d2l": [], "fit": [], "fit_train_s": []}
+
+    def d2l_run() -> None:
+        results["d2l"].append(run_d2l(d2l, train_iter, test_iter, epochs, lr))
+
+    def fit_run() -> None:
+        timings: dict = {}
+        model = LeNet()
+        h = fit(model, (train.images, train.labels), (test.images, test.labels), epochs=epochs,
+                lr=lr, batch_size=BATCH, progress=False, device="cpu", timings=timings, **fast)
+        results["fit"].append({"train_acc": h.train_acc[-1], "test_acc": h.test_acc[-1]})
+        results["fit_train_s"].append(timings["train_s"])
+
+    torch.manual_seed(0)
+    times = timed_alternating({"d2l_train_ch6": d2l_run, "fit_fast_path": fit_run}, repeats)
+    d2l_s = statistics.median(times["d2l_train_ch6"])
+    fit_s = statistics.median(times["fit_fast_path"])
+    train_s = statistics.median(results["fit_train_s"][1:] or results["fit_train_s"])
+    return {"images": images, "test_images": test_images, "epochs": epochs, "lr": lr,
+            "batch_size": BATCH, "workers": workers, "threads": threads, "fast_path": fast,
+            "d2l_version": getattr(d2l, "__version__", None) or _d2l_version(),
+            "seconds": {name: spread(t) for name, t in times.items()},
+            "speedup": d2l_s / fit_s,
+            "fit_train_images_per_s": images * epochs / train_s,
+            "final_accuracy": {"d2l_train_ch6": results["d2l"][-1],
+                               "fit_fast_path": results["fit"][-1]}}
+
+
+def _d2l_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("d2l")
+    except PackageNotFoundError:
+        return None
+
+
+# ----------------------------------------------------------- FLOP/s: matmul and training
+
+
+def train_flops_per_image(model: torch.nn.Module, input_size: tuple[int, int, int]) -> int:
+    """FLOPs of one training image (forward + backward) under :data:`FLOP_CONVENTION`:
+    6 x the connections :func:`lenet.summary.summary` counts per example."""
+    from lenet.summary import summary
+
+    return 6 * summary(model, (1, *input_size)).total_connections
+
+
+def bench_matmul(size: int, repeats: int, threads: int) -> dict:
+    """FLOP/s of a ``size`` x ``size`` ``torch.matmul`` in float32 and bfloat16 (median)."""
+    torch.set_num_threads(threads)
+    gen = torch.Generator().manual_seed(0)
+    out: dict = {"size": size, "threads": threads}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        a = torch.randn(size, size, generator=gen).to(dtype)
+        b = torch.randn(size, size, generator=gen).to(dtype)
+        t = timed(lambda a=a, b=b: torch.matmul(a, b), repeats, warmup=2)
+        out[f"{name}_s"] = spread(t)
+        out[f"{name}_flop_per_s"] = 2 * size ** 3 / statistics.median(t)
+    return out
+
+
+def bench_lenet5(images: int, repeats: int, threads: int) -> dict:
+    """Training images/s of :class:`lenet.models.LeNet5` (its own input transform and MAP
+    loss) with the fast path, one epoch per run, evaluation excluded."""
+    from lenet.data import load_mnist
+    from lenet.models import LeNet5, default_recipe
+    from lenet.train import fast_path, fit
+
+    torch.set_num_threads(threads)
+    digits = load_mnist("train").take(images)
+    torch.manual_seed(0)
+    model = LeNet5()
+    transform, loss_fn = default_recipe(model)
+    train_s: list[float] = []
+
+    def run() -> None:
+        timings: dict = {}
+        fit(model, (digits.images, digits.labels), epochs=1, lr=0.01, batch_size=BATCH,
+            transform=transform, loss_fn=loss_fn, progress=False, device="cpu",
+            timings=timings, **fast_path("cpu"))
+        train_s.append(timings["train_s"])
+
+    timed(run, repeats)
+    s = statistics.median(train_s[1:])  # the first run was the warm-up
+    return {"images": images, "threads": threads, "train_s": spread(train_s[1:]),
+            "train_images_per_s": images / s}
+
+
+def flops_report(matmul: dict, per_s: dict[str, float]) -> dict:
+    """Training FLOP/s of each model and its fraction of each matmul rate."""
+    from lenet.models import LeNet, LeNet5
+
+    flops = {"lenet": train_flops_per_image(LeNet(), LeNet.input_size),
+             "lenet5": train_flops_per_image(LeNet5(), LeNet5.input_size)}
+    out: dict = {"train_flop_per_image_6xconn": flops}
+    for name, f in flops.items():
+        rate = f * per_s[name]
+        out[f"{name}_train_flop_per_s_6xconn"] = rate
+        out[f"{name}_train_vs_fp32_matmul_6xconn"] = rate / matmul["fp32_flop_per_s"]
+        out[f"{name}_train_vs_bf16_matmul_6xconn"] = rate / matmul["bf16_flop_per_s"]
+    return out
+
+
+# ---------------------------------------------------------------------------- levers
+
+LEVERS = ("bf16", "compile", "threads")
+
+
+def _reason(err: BaseException) -> str:
+    first = (str(err).strip().splitlines() or [""])[0]
+    return f"{type(err).__name__}: {first[:400]}"
+
+
+def bench_levers(images: int, repeats: int, threads: int, levers: tuple[str, ...],
+                 thread_counts: tuple[int, ...]) -> dict:
+    """One-epoch ``fit`` runs of LeNet with one setting changed, timed in turns with the
+    default fast path; images/s ratios, first-epoch accuracy, and any lever's failure."""
+    from lenet.data import load_mnist
+    from lenet.models import LeNet
+    from lenet.train import fast_path, fit
+
+    torch.set_num_threads(threads)
+    digits = load_mnist("train").take(images)
+    train = (digits.images, digits.labels)
+    fast = fast_path("cpu")
+    settings: dict[str, tuple[dict, int, bool]] = {"fast_path": (fast, threads, False)}
+    if "bf16" in levers:
+        settings["bf16_autocast"] = ({**fast, "amp": True}, threads, False)
+        settings["float32"] = ({**fast, "amp": False}, threads, False)
+    if "compile" in levers:
+        settings["compile"] = (fast, threads, True)
+    if "threads" in levers:
+        for n in thread_counts:
+            if n != threads:
+                settings[f"threads_{n}"] = (fast, n, False)
+    errors: dict[str, str] = {}
+    first_s: dict[str, float] = {}
+    acc: dict[str, float] = {}
+    fns: dict[str, Callable[[], object]] = {}
+    for name, (flags, n, compiled) in settings.items():
+        torch.manual_seed(0)  # every setting starts from the same weights
+        model = LeNet()
+        # The same (compiled) module in every run: torch.compile caches per module.
+        step = torch.compile(model) if compiled else model
+
+        def run(step=step, flags=flags, n=n) -> object:
+            torch.set_num_threads(n)
+            try:
+                return fit(step, train, epochs=1, lr=LR, batch_size=BATCH, progress=False,
+                           device="cpu", **flags)
+            finally:
+                torch.set_num_threads(threads)
+
+        start = time.perf_counter()
+        try:
+            history = run()
+        except Exception as err:  # noqa: BLE001 - e.g. no C++ compiler for inductor
+            errors[name] = _reason(err)
+            continue
+        first_s[name] = time.perf_counter() - start
+        acc[name] = history.train_acc[-1]
+        fns[name] = run
+    times = timed_alternating(fns, repeats, warmup=0)
+    per_s = {name: images / statistics.median(t) for name, t in times.items()}
+    return {"images": images, "threads": threads, "fast_path": fast,
+            "seconds": {name: spread(t) for name, t in times.items()},
+            "first_run_s": first_s, "images_per_s": per_s,
+            "speedups_vs_fast_path": {name: v / per_s["fast_path"]
+                                      for name, v in per_s.items() if name != "fast_path"},
+            "train_acc_first_epoch": acc, "errors": errors}
+
+
+# ------------------------------------------------------------------- first set-up
+
+
+def _clone_source() -> str:
+    """The repository's ``origin`` if it has one, else this working copy's repository."""
+    got = subprocess.run(["git", "-C", str(ROOT), "remote", "get-url", "origin"],
+                         capture_output=True, text=True, check=False)
+    return got.stdout.strip() if got.returncode == 0 and got.stdout.strip() else str(ROOT)
+
+
+def bench_setup(source: str | None = None, keep: bool = False) -> dict:
+    """Wall seconds of both README commands on a fresh clone: ``git clone``, then
+    ``bash scripts/book.sh`` and ``bash scripts/test.sh`` in it (about 40 minutes).
+
+    The commands run with this process's environment minus any activated virtual
+    environment, so the clone builds its own ``.venv``; ``LENET_DATA`` is passed on. pip's
+    download cache is whatever this machine has."""
+    source = source or _clone_source()
+    tmp = Path(tempfile.mkdtemp(prefix="lenet-setup-"))
+    clone = tmp / "lenet"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("VIRTUAL_ENV", "PYTHONHOME", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                        "MKL_NUM_THREADS")}
+    venv = os.environ.get("VIRTUAL_ENV")
+    if venv:
+        env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
+                                      if not p.startswith(venv))
+    out: dict = {"source": source, "clone_dir": str(clone)}
+    try:
+        start = time.perf_counter()
+        subprocess.run(["git", "clone", "--quiet", source, str(clone)], check=True, env=env)
+        out["clone_s"] = time.perf_counter() - start
+        for key, script in (("book_sh", "scripts/book.sh"), ("test_sh", "scripts/test.sh")):
+            start = time.perf_counter()
+            done = subprocess.run(["bash", script], cwd=clone, env=env, check=False,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            out[f"{key}_s"] = time.perf_counter() - start
+            out[f"{key}_returncode"] = done.returncode
+            if done.returncode:
+                out[f"{key}_stderr_tail"] = done.stderr[-2000:]
+    finally:
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
 SHAPES = {"C1": ((BATCH, 1, 32, 32), (6, 1, 5, 5)), "C3": ((BATCH, 6, 14, 14), (16, 6, 5, 5))}
 
 
@@ -234,17 +573,60 @@ def main(argv: list[str] | None = None) -> dict:
                         help="DataLoader workers of the baseline (d2l's default is 4); the "
                              "baseline is also timed with 0 workers")
     parser.add_argument("--naive-batch", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=2,
+                        help="epochs of the d2l train_ch6 comparison (evaluation after each)")
+    parser.add_argument("--test-images", type=int, default=None,
+                        help="test images the d2l comparison evaluates on (default: "
+                             "--images / 6, MNIST's 60,000 : 10,000)")
+    parser.add_argument("--matmul-size", type=int, default=2048,
+                        help="side of the square matmul whose FLOP/s is the reference")
+    parser.add_argument("--levers", default=",".join(LEVERS),
+                        help=f"comma-separated levers to time against the fast path, of "
+                             f"{', '.join(LEVERS)}; 'none' for none")
+    parser.add_argument("--lever-threads", default=None,
+                        help="comma-separated torch thread counts of the threads lever "
+                             "(default: 1 and half the cores)")
     parser.add_argument("--notebooks", action="store_true", help="also execute every notebook")
+    parser.add_argument("--setup", action="store_true",
+                        help="also time both README commands on a fresh clone (~40 min)")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args(argv)
+    levers = tuple(x for x in args.levers.split(",") if x and x != "none")
+    unknown = set(levers) - set(LEVERS)
+    if unknown:
+        parser.error(f"--levers: unknown {sorted(unknown)}; choose from {', '.join(LEVERS)}")
+    if -(-args.images // BATCH) < 5:
+        parser.error(f"--images must be > {4 * BATCH}: d2l's train_ch6 needs 5 batches or more "
+                     f"(it plots every num_batches // 5 batches)")
     cores = os.cpu_count() or 1
+    thread_counts = (tuple(int(x) for x in args.lever_threads.split(","))
+                     if args.lever_threads else tuple(sorted({1, max(1, cores // 2)})))
+    test_images = args.test_images or max(1, args.images // 6)
+    d2l_run = bench_d2l(args.images, test_images, args.epochs, args.repeats, cores)
+    matmul = bench_matmul(args.matmul_size, args.repeats, cores)
+    lenet5 = bench_lenet5(args.images, args.repeats, cores)
+    flops = flops_report(matmul, {"lenet": d2l_run["fit_train_images_per_s"],
+                                  "lenet5": lenet5["train_images_per_s"]})
+    lever_run = (bench_levers(args.images, args.repeats, cores, levers, thread_counts)
+                 if levers else None)
     trainer = bench_trainer(args.images, args.repeats, args.workers, cores)
     trainer1 = bench_trainer(args.images, args.repeats, args.workers, 1)
     torch.set_num_threads(1)  # the convolution comparisons are single-threaded
     conv = bench_conv(args.repeats, args.naive_batch)
     sparse = bench_sparse(args.repeats * 4)
     notebooks = bench_notebooks() if args.notebooks else None
+    setup = bench_setup() if args.setup else None
     lines = ["| measurement | median (s) | min (s) | max (s) | repeats |", "|---|---|---|---|---|"]
+    lines += [row(f"{name}, {args.images:,} + {test_images:,} test images, {args.epochs} "
+                  f"epoch(s), {cores} thread(s)", sec)
+              for name, sec in d2l_run["seconds"].items()]
+    lines += [row(f"{args.matmul_size}^2 matmul {dt}, {cores} thread(s)", matmul[f"{dt}_s"])
+              for dt in ("fp32", "bf16")]
+    lines += [row(f"LeNet5 fit fast path training steps, {args.images:,} images",
+                  lenet5["train_s"])]
+    if lever_run:
+        lines += [row(f"lever {name}, {args.images:,} images", sec)
+                  for name, sec in lever_run["seconds"].items()]
     for t in (trainer, trainer1):
         lines += [row(f"{name}, {args.images:,} images, {t['threads']} thread(s)", sec)
                   for name, sec in t["seconds"].items()]
@@ -257,6 +639,21 @@ def main(argv: list[str] | None = None) -> dict:
               row("C3 dense conv x mask fwd+bwd", sparse["masked_dense_s"])]
     print("\n".join(lines), file=sys.stderr)
     summary = {
+        "trainer_speedup_vs_d2l": d2l_run["speedup"],
+        "d2l_train_ch6_s": d2l_run["seconds"]["d2l_train_ch6"]["median"],
+        "fit_fast_path_with_eval_s": d2l_run["seconds"]["fit_fast_path"]["median"],
+        "d2l_comparison": {k: d2l_run[k] for k in ("images", "test_images", "epochs", "lr",
+                                                   "batch_size", "workers", "threads")},
+        "matmul_fp32_flop_per_s": matmul["fp32_flop_per_s"],
+        "matmul_bf16_flop_per_s": matmul["bf16_flop_per_s"],
+        "matmul_size": args.matmul_size,
+        **flops,
+        "flop_convention": FLOP_CONVENTION,
+        "lever_speedups_vs_fast_path": lever_run["speedups_vs_fast_path"] if lever_run else None,
+        "lever_train_acc": lever_run["train_acc_first_epoch"] if lever_run else None,
+        "lever_errors": lever_run["errors"] if lever_run else None,
+        "setup_s": ({k: setup[k] for k in ("clone_s", "book_sh_s", "test_sh_s") if k in setup}
+                    if setup else None),
         "trainer_speedup_vs_baseline": trainer["speedup"],
         "trainer_speedup_vs_baseline_1_thread": trainer1["speedup"],
         "trainer_speedup_float32_vs_baseline": trainer["speedup_channels_last"],
@@ -272,7 +669,8 @@ def main(argv: list[str] | None = None) -> dict:
         "command": "python -m benchmarks.cpu " + " ".join(argv if argv is not None
                                                             else sys.argv[1:]),
         "details": {"trainer": trainer, "trainer_1_thread": trainer1, "conv": conv,
-                    "sparse": sparse, "notebooks": notebooks},
+                    "sparse": sparse, "notebooks": notebooks, "d2l": d2l_run,
+                    "matmul": matmul, "lenet5": lenet5, "levers": lever_run, "setup": setup},
     }
     if args.out is not None:
         atomic_save_json(summary, args.out)
