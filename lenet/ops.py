@@ -263,11 +263,15 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
 
     Shapes: x ``(N, C, H, W)``, weight ``(K, C, kh, kw)``, bias ``(K,)`` ->
     ``(N, K, H', W')``, ``H' = floor((H + 2p - d(kh-1) - 1)/s) + 1``. Zero padding.
+    At stride 1 the columns are built over the input's full width, a chunk of images at a
+    time (see ``_conv2d_full_width``): the same products, copied and multiplied faster.
     """
     x, weight, stride, padding, dilation, (ho, wo) = _conv_operands(
         "conv2d", x, weight, stride, padding, dilation)
     n, k = x.shape[0], weight.shape[0]
     bias = _bias("conv2d", bias, k, x.dtype)
+    if stride == (1, 1):
+        return _conv2d_full_width(x, weight, bias, padding, dilation, (ho, wo))
     c, kh, kw = weight.shape[1:]
     # im2col: reshaping the strided view copies each window into a column.
     cols = _windows(_pad(x, padding), (kh, kw), stride, dilation, (ho, wo)).reshape(
@@ -278,6 +282,57 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
     if bias is not None:
         out += bias.reshape(1, k, 1)
     return out.reshape(n, k, ho, wo)
+
+
+#: Bytes of im2col columns :func:`conv2d` builds at a time: a chunk of images whose columns
+#: stay in the CPU's cache from being copied to being multiplied (measured on LeNet's C1 and
+#: C3 at batch 256: 1 MiB beat 256 KiB to 4 MiB and the whole batch at once).
+CHUNK_BYTES = 1 << 20
+
+
+def _conv2d_full_width(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
+                       padding: Pair, dilation: Pair, out: Pair) -> np.ndarray:
+    """:func:`conv2d` at stride 1, by "full-width" im2col a chunk of images at a time.
+
+    At stride 1, output pixel ``(oh, ow)`` reads ``xp[c, oh + i*dh, ow + j*dw]``. Computing
+    every output row over the padded input's full width ``Wp`` instead of ``W'`` puts output
+    pixel ``(oh, ow)`` at flat offset ``oh*Wp + ow``: the window view's two pixel axes merge
+    into one of stride 1, and tap ``(c, i, j)`` of all ``H'*Wp`` outputs is ONE contiguous
+    run of the flattened input, starting at ``c*Hp*Wp + i*dh*Wp + j*dw``. Copying such runs
+    is several times faster than copying ``W'``-long rows (C3: 10 floats). The price is
+    ``Wp - W'`` junk columns per row (C3: 4 of 14), computed and then dropped. Chunking
+    (:data:`CHUNK_BYTES`) keeps the columns in cache for the matrix product.
+    """
+    n, c, h, w = x.shape
+    k, _, kh, kw = weight.shape
+    (ph, pw), (dh, dw), (ho, wo) = padding, dilation, out
+    hp, wp = h + 2 * ph, w + 2 * pw
+    plane = hp * wp
+    # The junk columns of the last image's last row read dw*(kw-1) values past its end.
+    slack = dw * (kw - 1)
+    flat = np.zeros(n * c * plane + slack, dtype=x.dtype)
+    flat[:n * c * plane].reshape(n, c, hp, wp)[:, :, ph:ph + h, pw:pw + w] = x
+    it = flat.itemsize
+    windows = as_strided(flat, shape=(n, c, kh, kw, ho * wp),
+                         strides=(c * plane * it, plane * it, dh * wp * it, dw * it, it),
+                         writeable=False)
+    taps = c * kh * kw
+    chunk = max(1, min(n, CHUNK_BYTES // (taps * ho * wp * it)))
+    cols = np.empty((chunk, taps, ho * wp), dtype=x.dtype)
+    prod = np.empty((chunk, k, ho * wp), dtype=x.dtype)
+    result = np.empty((n, k, ho, wo), dtype=x.dtype)
+    w2 = weight.reshape(k, taps)
+    for s in range(0, n, chunk):
+        m = min(chunk, n - s)
+        np.copyto(cols[:m].reshape(m, c, kh, kw, ho * wp), windows[s:s + m])
+        # (K, C*kh*kw) @ (m, C*kh*kw, H'*Wp) -> (m, K, H'*Wp): NCHW order, no transpose.
+        np.matmul(w2, cols[:m], out=prod[:m])
+        rows = prod[:m].reshape(m, k, ho, wp)[..., :wo]  # drop the junk columns
+        if bias is None:
+            result[s:s + m] = rows
+        else:
+            np.add(rows, bias.reshape(1, k, 1, 1), out=result[s:s + m])
+    return result
 
 
 def conv2d_naive(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
