@@ -61,6 +61,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse
 import contextlib
+import functools
 import io
 import json
 import platform
@@ -404,10 +405,8 @@ def bench_levers(images: int, repeats: int, threads: int, levers: tuple[str, ...
     for name, (flags, n, compiled) in settings.items():
         torch.manual_seed(0)  # every setting starts from the same weights
         model = LeNet()
-        # The same (compiled) module in every run: torch.compile caches per module.
-        step = torch.compile(model) if compiled else model
 
-        def run(step=step, flags=flags, n=n) -> object:
+        def run(step: torch.nn.Module, flags=flags, n=n) -> object:
             torch.set_num_threads(n)
             try:
                 return fit(step, train, epochs=1, lr=LR, batch_size=BATCH, progress=False,
@@ -417,13 +416,15 @@ def bench_levers(images: int, repeats: int, threads: int, levers: tuple[str, ...
 
         start = time.perf_counter()
         try:
-            history = run()
+            # The same (compiled) module in every run: torch.compile caches per module.
+            step = torch.compile(model) if compiled else model
+            history = run(step)
         except Exception as err:  # noqa: BLE001 - e.g. no C++ compiler for inductor
             errors[name] = _reason(err)
             continue
         first_s[name] = time.perf_counter() - start
         acc[name] = history.train_acc[-1]
-        fns[name] = run
+        fns[name] = functools.partial(run, step)
     times = timed_alternating(fns, repeats, warmup=0)
     per_s = {name: images / statistics.median(t) for name, t in times.items()}
     return {"images": images, "threads": threads, "fast_path": fast,
@@ -496,8 +497,8 @@ def bench_conv(repeats: int, naive_batch: int) -> dict:
         im2col, torch_t = timed_pair(lambda x=x, w=w: conv2d(x, w),
                                      lambda xt=xt, wt=wt: F.conv2d(xt, wt), repeats)
         small = x[:naive_batch]
-        naive = timed(lambda small=small, w=w: conv2d_naive(small, w), max(1, repeats // 3),
-                      warmup=0)
+        naive = timed(lambda small=small, w=w: conv2d_naive(small, w),
+                      max(1, min(repeats // 3, 10)), warmup=0)
         naive_per_batch = [t * BATCH / naive_batch for t in naive]
         out[name] = {"im2col_s": spread(im2col), "torch_s": spread(torch_t),
                      "naive_s_scaled": spread(naive_per_batch), "naive_batch": naive_batch,
@@ -573,6 +574,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="DataLoader workers of the baseline (d2l's default is 4); the "
                              "baseline is also timed with 0 workers")
     parser.add_argument("--naive-batch", type=int, default=2)
+    parser.add_argument("--conv-repeats", type=int, default=200,
+                        help="repeats of the im2col / F.conv2d comparison (a few ms each)")
     parser.add_argument("--epochs", type=int, default=2,
                         help="epochs of the d2l train_ch6 comparison (evaluation after each)")
     parser.add_argument("--test-images", type=int, default=None,
@@ -612,7 +615,7 @@ def main(argv: list[str] | None = None) -> dict:
     trainer = bench_trainer(args.images, args.repeats, args.workers, cores)
     trainer1 = bench_trainer(args.images, args.repeats, args.workers, 1)
     torch.set_num_threads(1)  # the convolution comparisons are single-threaded
-    conv = bench_conv(args.repeats, args.naive_batch)
+    conv = bench_conv(args.conv_repeats, args.naive_batch)
     sparse = bench_sparse(args.repeats * 4)
     notebooks = bench_notebooks() if args.notebooks else None
     setup = bench_setup() if args.setup else None

@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
-from benchmarks import gpu, report
+from benchmarks import cpu, gpu, report
+from lenet.models import LeNet, LeNet5
+from lenet.summary import summary
 
 
 def test_performance_page_is_generated_from_the_committed_results():
@@ -35,3 +38,40 @@ def test_gpu_benchmark_runs_on_the_cpu_and_prints_its_keys(tmp_path, capsys):
     assert result["device"].startswith("cpu") and result["compile_s"] == 0.0
     assert result["train_images_per_s"] > 0
     assert result["seconds_to_99"] is None or result["seconds_to_99"] > 0
+
+
+def test_training_flops_per_image_are_six_times_the_connections():
+    # The stated convention: forward = 2 FLOPs per connection, forward + backward = 3x.
+    assert cpu.train_flops_per_image(LeNet5(), LeNet5.input_size) == 6 * 340_908
+    assert cpu.train_flops_per_image(LeNet(), LeNet.input_size) == 6 * summary(
+        LeNet(), (1, 1, 28, 28)).total_connections
+    assert "6xconn" not in cpu.FLOP_CONVENTION and "3 x 2 x connections" in cpu.FLOP_CONVENTION
+
+
+def test_d2l_lenet_has_lenet_models_layers():
+    assert [p.shape for p in cpu.d2l_lenet().parameters()] == [
+        p.shape for p in LeNet().parameters()]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--images", "1024"], "d2l's train_ch6 needs 5 batches"),
+    (["--levers", "compile,warp"], "unknown ['warp']"),
+])
+def test_cpu_benchmark_refuses_bad_options_before_running(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        cpu.main(argv)
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("mnist_root")
+def test_a_failing_compile_lever_is_reported_not_raised(monkeypatch):
+    def no_compiler(model, *args, **kwargs):
+        raise RuntimeError("no C++ compiler\nsecond line")
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    threads = torch.get_num_threads()
+    result = cpu.bench_levers(64, 1, 1, ("compile", "threads"), (1, 2))
+    torch.set_num_threads(threads)
+    assert result["errors"] == {"compile": "RuntimeError: no C++ compiler"}
+    assert set(result["speedups_vs_fast_path"]) == {"threads_2"}
+    assert result["train_acc_first_epoch"].keys() == {"fast_path", "threads_2"}
