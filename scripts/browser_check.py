@@ -288,9 +288,18 @@ def edition_problems(html_dir: Path, page: Path, editions: list[str]) -> list[st
     folder, inner = edition_of(rel)
     parsed = parse_page(page)
     lang = EDITIONS[folder][0]
+    if not is_content_page(rel):
+        return []
     problems = [] if parsed.lang == lang else [f"<html lang> is {parsed.lang!r}, not {lang!r}"]
-    if not is_content_page(rel) or len(editions) < 2:
+    if len(editions) < 2:
         return problems
+    if folder:
+        # every glued number of the English page is pasted into the translation too
+        english = html_dir / inner
+        glued = [p.read_text(encoding="utf-8", errors="replace").count('"pasted-text"')
+                 for p in (english, page) if p.is_file()]
+        if len(glued) == 2 and glued[0] != glued[1]:
+            problems.append(f"{glued[1]} glued values, the English page has {glued[0]}")
     targets = {_local_target(html_dir, page, urlsplit(url).path, "/") for url in parsed.switch}
     for other in editions:
         if other != folder and (html_dir / other / inner).resolve() not in targets:
@@ -533,7 +542,8 @@ def screenshot(driver, base: str, rel: str, out: Path) -> None:
 
 def pages_of(html_dir: Path) -> list[str]:
     return sorted(p.relative_to(html_dir).as_posix() for p in html_dir.rglob("*.html")
-                  if not p.relative_to(html_dir).parts[0].startswith(("_static", "_sources")))
+                  if not edition_of(p.relative_to(html_dir).as_posix())[1].startswith(
+                      ("_static", "_sources")))
 
 
 def built_editions(html_dir: Path) -> list[str]:

@@ -16,10 +16,19 @@
    site's root) and ``book_language`` names the one being built. Every page gets a link to
    the same page in each other edition, at the top of the article, and ``<link
    rel="alternate" hreflang>`` tags in its head.
+
+4. Glued numbers in translations. Sphinx parses each translated message as a small document
+   of its own, after the notebook has been parsed, so myst-nb's ``{glue:text}`key``` finds no
+   notebook there and pastes nothing. In a translated build every such role is rewritten to
+   the document-qualified form ``{glue:text}`/notebooks/NN.ipynb::key```, which myst-nb
+   resolves after parsing from the glue data it saved for that notebook: the translated page
+   shows the same computed numbers as the English one. The .po files keep the plain form.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from typing import Any
 
 from sphinx.application import Sphinx
@@ -87,7 +96,43 @@ def add_switcher(app: Sphinx, pagename: str, templatename: str, context: dict,
         for code, _, href in links)
 
 
+_GLUE_TEXT = re.compile(r"\{glue:text\}`(?![^`]*::)([^`]+)`")
+
+
+def qualify_glue(text: str, document_path: str) -> str:
+    """``{glue:text}`key:fmt``` -> ``{glue:text}`/DOC::key:fmt``` (already qualified: kept).
+
+    A key without a format gets the plain one, ``:s``: the qualified form is split at its
+    last colon, which would otherwise cut the path.
+    """
+    def qualified(match: re.Match) -> str:
+        key = match.group(1) if ":" in match.group(1) else match.group(1) + ":s"
+        return f"{{glue:text}}`/{document_path}::{key}`"
+
+    return _GLUE_TEXT.sub(qualified, text)
+
+
+def _qualify_translated_glue(app: Sphinx, config: Any) -> None:
+    if not config.language or config.language == "en":
+        return
+    from sphinx.transforms import i18n
+
+    publish = getattr(i18n.publish_msgstr, "__wrapped__", i18n.publish_msgstr)
+
+    def publish_msgstr(app: Sphinx, source: str, source_path: str, *args: Any,
+                       **kwargs: Any):
+        env = app.env
+        if env is not None and env.docname and "{glue:text}" in source:
+            path = os.path.relpath(env.doc2path(env.docname), env.srcdir).replace(os.sep, "/")
+            source = qualify_glue(source, path)
+        return publish(app, source, source_path, *args, **kwargs)
+
+    publish_msgstr.__wrapped__ = publish
+    i18n.publish_msgstr = publish_msgstr
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.connect("config-inited", _qualify_translated_glue)
     app.add_config_value("book_language", "en", "html")
     app.add_config_value("book_editions", {}, "html")
     app.connect("html-page-context", add_switcher)
