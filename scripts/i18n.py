@@ -293,6 +293,41 @@ def check(po_only: bool = False) -> list[Problem]:
 
 # ---------------------------------------------------------------- the build
 
+#: The table of contents' own words (part captions and page titles it sets), which Sphinx
+#: does not extract: the Chinese edition's table of contents is written with these.
+TOC_WORDS = {"Start here": "从这里开始", "Chapters": "章节", "Appendices": "附录",
+             "Performance": "性能"}
+
+
+def toc_words(toc: dict) -> list[str]:
+    """Every caption and title that ``toc`` (a parsed _toc.yml) sets itself."""
+    words = []
+    for part in toc.get("parts", []):
+        words += [part["caption"]] if part.get("caption") else []
+        words += [c["title"] for c in part.get("chapters", []) if c.get("title")]
+    return words
+
+
+def translated_toc(out: Path) -> Path:
+    """Write book/_toc.yml with its captions and titles in Chinese to ``out``."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text(encoding="utf-8"))
+    missing = [w for w in toc_words(toc) if w not in TOC_WORDS]
+    if missing:
+        raise SystemExit(f"no Chinese for the table of contents' {missing} (add it to "
+                         "TOC_WORDS in scripts/i18n.py)")
+    for part in toc.get("parts", []):
+        if part.get("caption"):
+            part["caption"] = TOC_WORDS[part["caption"]]
+        for chapter in part.get("chapters", []):
+            if chapter.get("title"):
+                chapter["title"] = TOC_WORDS[chapter["title"]]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(toc, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return out
+
+
 def build(strict: bool = False, html_dir: Path | None = None) -> int:
     """Build the Chinese edition into ``html_dir`` (default ``_build/html/zh_CN``); return
     an exit code. ``strict``: warnings are errors (``-W -n --keep-going``)."""
@@ -300,7 +335,8 @@ def build(strict: bool = False, html_dir: Path | None = None) -> int:
     work = ROOT / "_build" / LANGUAGE
     config = _site_config().write_site_config(ROOT, work / "_site_config.yml",
                                               language=LANGUAGE)
-    cmd = _jupyter_book("build", str(ROOT), "--toc", str(ROOT / "book" / "_toc.yml"),
+    toc = translated_toc(work / "_toc.yml")
+    cmd = _jupyter_book("build", str(ROOT), "--toc", str(toc),
                         "--config", str(config), "--path-output", str(work))
     if strict:
         cmd += ["-W", "-n", "--keep-going", "--all"]

@@ -78,6 +78,10 @@ def default_site_url(repository: str) -> str:
     return f"https://{owner.lower()}.github.io/{name}/"
 
 
+#: The toggle of a hidden code cell, per edition ({type}: source, outputs or content).
+CODE_PROMPTS = {"zh_CN": ("显示代码单元", "隐藏代码单元")}
+
+
 def check_language(language: str) -> str:
     """``language`` if the book has that edition, else a ValueError naming the editions."""
     if language not in LANGUAGES:
@@ -136,6 +140,8 @@ def site_config(config: dict, root: Path, repository: str = "", site_url: str = 
     if language != "en":
         out["title"] = title
         conf["language"] = language
+        # myst-nb's toggle of a hidden cell ("Show code cell source")
+        conf["nb_code_prompt_show"], conf["nb_code_prompt_hide"] = CODE_PROMPTS[language]
         conf["locale_dirs"] = [str((root / "locales").resolve())]
         conf["gettext_compact"] = False
         # the notebooks' committed outputs, as nbval checks them: no second execution

@@ -181,3 +181,13 @@ def test_switcher_check_finds_a_missing_or_wrong_switch(tmp_path: Path) -> None:
     assert any("<html lang>" in p for p in problems)
     assert any("no language switch to notebooks/a.html" in p for p in problems)
     browser_check.parse_page.cache_clear()
+
+
+def test_table_of_contents_words_have_their_chinese() -> None:
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text(encoding="utf-8"))
+    words = i18n.toc_words(toc)
+    assert "Chapters" in words
+    assert all(i18n.TOC_WORDS.get(w) for w in words), [w for w in words
+                                                       if w not in i18n.TOC_WORDS]
