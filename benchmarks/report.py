@@ -14,11 +14,27 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
+
+from lenet.models import LeNet
 from lenet.paper import REPRODUCE, load_results, results_table
 
 ROOT = Path(__file__).resolve().parent.parent
+BATCH = 256
 RESULTS = ROOT / "results"
 PAGE = ROOT / "book" / "performance.md"
+
+#: Targets of the current round, checked against the results.
+GOAL_VS_D2L = 6.0            # fit's fast path over d2l's train_ch6, whole wall times
+GOAL_IM2COL = 1.5            # lenet.ops.conv2d time / F.conv2d time, C1 + C3
+GOAL_NOTEBOOKS_S = 120.0     # every notebook executed, seconds
+GOAL_FRACTION = {"fp32": 0.20, "bf16": 0.04}  # training FLOP/s over matmul FLOP/s, to beat
+GOAL_GPU_SECONDS_TO_99 = 2.0
+GOAL_GPU_IMAGES_PER_S = 1_000_000
+#: A lever pays when it is this much faster than the default fast path ...
+PAYS = 1.1
+#: ... and costs accuracy when its first-epoch training accuracy is this much lower.
+ACC_TOLERANCE = 0.02
 
 
 def _load(name: str) -> dict | None:
@@ -46,8 +62,18 @@ def _flags(fast: dict[str, bool]) -> str:
     return ", ".join(f"{k}=True" for k, on in fast.items() if on)
 
 
+def _met(ok: bool) -> str:
+    return "met" if ok else "not met"
+
+
+def _new_round(cpu: dict | None) -> bool:
+    """Whether ``cpu`` holds the comparison with d2l's own trainer (and the current goals)."""
+    return cpu is not None and cpu.get("trainer_speedup_vs_d2l") is not None
+
+
 def cpu_section(cpu: dict) -> list[str]:
     d = cpu["details"]
+    new = _new_round(cpu)
     conv, sp = d["conv"], d["sparse"]
     runs = (d["trainer"], d["trainer_1_thread"])
     lines = [
@@ -86,14 +112,15 @@ def cpu_section(cpu: dict) -> list[str]:
               (f"| plain `fit` over the d2l-style loop, {tr['threads']} threads "
                f"| {tr['speedup_plain_fit']:.2f}x | |"),
               (f"| im2col time / PyTorch time (C1 + C3) | {cpu['im2col_conv_vs_torch']:.2f} "
-              "| at most 3 |"),
+              f"| at most {GOAL_IM2COL if new else 3} |"),
               (f"| naive loop time / im2col time | {cpu['im2col_vs_naive_speedup']:,.0f}x "
               "| at least 100x |"),
               (f"| `SparseConv2d` time / masked dense conv time | "
               f"{cpu['sparse_c3_vs_masked_dense']:.2f} | at most 1 (within noise) |")]
     if cpu.get("notebooks_total_s") is not None:
         lines += [(f"| executing every notebook (as nbval does) | "
-                  f"{cpu['notebooks_total_s']:.0f} s | at most 600 s |")]
+                  f"{cpu['notebooks_total_s']:.0f} s | "
+                  f"at most {GOAL_NOTEBOOKS_S if new else 600:.0f} s |")]
         lines += ["", "| notebook | seconds |", "|---|---|"]
         lines += [f"| `{name}` | {sec:.0f} |"
                   for name, sec in d["notebooks"]["per_notebook_s"].items()]
@@ -141,6 +168,311 @@ def _sparse_sentence(ratio: float) -> str:
                    "and its backward pass (an index gather) cost more than the mask "
                    "multiply at this size. Sparsity saves parameters here, not time.")
 
+# ------------------------------------------------------------- the current round's sections
+
+
+def d2l_section(cpu: dict) -> list[str]:
+    """d2l's own ``train_ch6`` against ``fit``'s fast path, whole wall times."""
+    if not _new_round(cpu):
+        return []
+    c = cpu["d2l_comparison"]
+    det = (cpu.get("details") or {}).get("d2l") or {}
+    acc = det.get("final_accuracy") or {}
+    version = f" {det['d2l_version']}" if det.get("d2l_version") else ""
+    ratio = cpu["trainer_speedup_vs_d2l"]
+
+    def accs(name: str) -> str:
+        a = acc.get(name) or {}
+        return " | ".join(f"{a[k]:.1%}" if a.get(k) is not None else "-"
+                          for k in ("train_acc", "test_acc"))
+
+    return ["", "## Against d2l's own trainer", "",
+            (f"`d2l.train_ch6` from the d2l package{version} and `fit(**fast_path('cpu'))` "
+             "train the same LeNet (d2l's `nn.Sequential` and `lenet.models.LeNet` have the "
+             f"same layers) on the same {c['images']:,} MNIST digits for {c['epochs']} "
+             f"epoch(s) in batches of {c['batch_size']}, learning rate {c['lr']:g}, each "
+             f"evaluating on the same {c['test_images']:,} test digits after every epoch. "
+             f"d2l's DataLoaders use its default of {c['workers']} workers; torch runs on "
+             f"{c['threads']} threads. The two take turns, and each time is a whole run's "
+             "wall time, evaluation included (median over the repeats)."), "",
+            "| trainer | wall time (s) | final training accuracy | final test accuracy |",
+            "|---|---|---|---|",
+            f"| `d2l.train_ch6` | {cpu['d2l_train_ch6_s']:.2f} | {accs('d2l_train_ch6')} |",
+            (f"| `fit(**fast_path('cpu'))` | {cpu['fit_fast_path_with_eval_s']:.2f} | "
+             f"{accs('fit_fast_path')} |"), "",
+            (f"d2l's wall time over `fit`'s: **{ratio:.2f}x**, against a goal of at least "
+             f"{GOAL_VS_D2L:g}x: {_met(ratio >= GOAL_VS_D2L)}.")]
+
+
+_FRACTION_KEYS = ("matmul_fp32_flop_per_s", "matmul_bf16_flop_per_s",
+                  "lenet_train_vs_fp32_matmul_6xconn", "lenet_train_vs_bf16_matmul_6xconn",
+                  "lenet5_train_vs_fp32_matmul_6xconn", "lenet5_train_vs_bf16_matmul_6xconn")
+
+
+def _lenet_shapes() -> tuple[list[int], list[int], list[tuple[int, int]]]:
+    """LeNet's convolution output channels, multiply-adds per convolution output value, and
+    the spatial sizes of its convolution and pooling outputs, in order."""
+    model = LeNet()
+    channels = [m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    macs = [m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
+            for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    sizes: list[tuple[int, int]] = []
+    hooks = [m.register_forward_hook(lambda _m, _i, out: sizes.append(tuple(out.shape[-2:])))
+             for m in model.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.AvgPool2d)]
+    with torch.no_grad():
+        model(torch.zeros(1, *LeNet.input_size))
+    for h in hooks:
+        h.remove()
+    return channels, macs, sizes
+
+
+def _gflops(x: float) -> str:
+    return f"{x / 1e9:,.1f}"
+
+
+def machine_section(cpu: dict) -> list[str]:
+    """Training FLOP/s as fractions of a large matmul's, and what bounds them."""
+    if any(cpu.get(k) is None for k in _FRACTION_KEYS):
+        return []
+    fp32, bf16 = cpu["matmul_fp32_flop_per_s"], cpu["matmul_bf16_flop_per_s"]
+    n = cpu.get("matmul_size")
+    shape = f"{n:,}x{n:,} " if n else ""
+    per_image = cpu.get("train_flop_per_image_6xconn") or {}
+    lines = ["", "## How close to the machine", "",
+             ("FLOPs are counted by one convention: a connection of `lenet.summary` is one "
+              "multiply-add, 2 FLOPs, so a forward pass costs 2 x connections; the backward "
+              "pass costs about twice the forward, so training costs 3 x forward = 6 x "
+              "connections per image"
+              + (f" ({per_image['lenet']:,} FLOPs for LeNet, {per_image['lenet5']:,} for "
+                 "LeNet-5)" if {"lenet", "lenet5"} <= set(per_image) else "")
+              + f". A square {shape}matmul counts 2n^3 FLOPs. Training FLOP/s cover the fast "
+              "path's training steps, evaluation excluded; both run on "
+              f"{cpu['trainer_threads']} threads."), "",
+             "| computation | GFLOP/s | share of the float32 matmul | "
+             "share of the bfloat16 matmul |", "|---|---|---|---|",
+             f"| {shape}matmul, float32 | {_gflops(fp32)} | 100% | - |",
+             f"| {shape}matmul, bfloat16 | {_gflops(bf16)} | - | 100% |"]
+    for model, key in (("LeNet", "lenet"), ("LeNet-5", "lenet5")):
+        share = cpu[f"{key}_train_vs_fp32_matmul_6xconn"]
+        lines.append(f"| {model} training, `fit(**fast_path('cpu'))` | {_gflops(share * fp32)} "
+                     f"| {share:.1%} | {cpu[f'{key}_train_vs_bf16_matmul_6xconn']:.1%} |")
+    return lines + ["", "### What bounds them", "", *_bounds(cpu, per_image)]
+
+
+def _bounds(cpu: dict, per_image: dict) -> list[str]:
+    channels, macs, sizes = _lenet_shapes()
+    n = cpu.get("matmul_size")
+    share = cpu["lenet_train_vs_fp32_matmul_6xconn"]
+    (h0, w0), (h1, w1) = sizes[0], sizes[-1]
+    windows = " and ".join(f"{m:,}" for m in macs)
+    lines = [(f"LeNet trains at {share:.1%} of the float32 matmul's rate and LeNet-5 at "
+              f"{cpu['lenet5_train_vs_fp32_matmul_6xconn']:.1%}. Set against LeNet's shapes, "
+              "these numbers point to what bounds them:"), "",
+             (f"* **Little arithmetic per value moved.** Each output value of LeNet's "
+              f"convolutions costs {windows} multiply-adds"
+              + (f", against {n:,} for each output of the reference product" if n else "")
+              + ". The sigmoids and average pools do about one operation per value they read "
+              "and write, so they cost memory traffic, not arithmetic, as does unfolding a "
+              "convolution's windows (im2col). A step spends much of its time moving data "
+              "rather than multiplying it.")]
+    step = ""
+    if per_image.get("lenet"):
+        per_s = share * cpu["matmul_fp32_flop_per_s"] / per_image["lenet"]
+        step = f" A training step on a batch of {BATCH} takes {BATCH / per_s * 1e3:.1f} ms."
+    lines.append(
+        f"* **Per-operation overhead at small sizes.** With "
+        f"{' and '.join(str(c) for c in channels)} channels on maps from {h0}x{w0} down to "
+        f"{h1}x{w1}, every operation of a step (dispatch, memory allocation, splitting the "
+        f"work between {cpu['trainer_threads']} threads) carries a fixed cost that is large "
+        f"next to its arithmetic.{step}")
+    ratio = cpu["matmul_bf16_flop_per_s"] / cpu["matmul_fp32_flop_per_s"]
+    if ratio < 1 and not cpu["trainer_fast_path"].get("amp"):
+        lines.append(f"* **Emulated bfloat16.** The bfloat16 matmul runs at {ratio:.2f}x the "
+                     "float32 rate: this CPU converts bfloat16 to float32 and back rather than "
+                     "computing in it natively.")
+    elif ratio >= 1:
+        lever = _speedups(cpu)
+        if {"bf16_autocast", "float32"} <= set(lever):
+            gain = lever["bf16_autocast"] / lever["float32"]
+            if gain < ratio:
+                lines.append(
+                    f"* **bfloat16.** The bfloat16 matmul runs at {ratio:.1f}x the float32 "
+                    f"rate, but bfloat16 autocast speeds LeNet's training by {gain:.2f}x "
+                    "(Levers, below): the narrow, data-bound layers above gain little from "
+                    "faster arithmetic.")
+    return lines
+
+
+def _speedups(cpu: dict) -> dict[str, float]:
+    return cpu.get("lever_speedups_vs_fast_path") or {}
+
+
+def _lever_rows(cpu: dict) -> list[dict]:
+    """Each lever: label, speed ratio, accuracy and its reference's, on by default, error."""
+    speed, acc = _speedups(cpu), cpu.get("lever_train_acc") or {}
+    errors = cpu.get("lever_errors") or {}
+    fast = cpu["trainer_fast_path"]
+    threads = cpu["trainer_threads"]
+    rows: list[dict] = []
+
+    def add(label: str, names: tuple[str, str | None], on: bool) -> None:
+        name, ref = names
+        failed = [errors[k] for k in (name, ref) if k in errors]
+        if failed:
+            rows.append({"label": label, "error": failed[0], "on": on})
+            return
+        if name not in speed:
+            return
+        ratio = speed[name] / (speed[ref] if ref else 1.0)
+        rows.append({"label": label, "ratio": ratio, "acc": acc.get(name),
+                     "ref_acc": acc.get(ref or "fast_path"), "on": on})
+
+    if {"bf16_autocast", "float32"} & (set(speed) | set(errors)):
+        add("bfloat16 autocast (oneDNN's bfloat16 kernels) over float32",
+            ("bf16_autocast", "float32"), bool(fast.get("amp")))
+    if "compile" in set(speed) | set(errors):
+        add("`torch.compile` (inductor) on the fast path", ("compile", None),
+            bool(fast.get("compile")))
+    for name in sorted(k for k in set(speed) | set(errors) if k.startswith("threads_")):
+        n = int(name.split("_")[1])
+        add(f"{n} torch thread(s) instead of {threads}", (name, None), n == threads)
+    return rows
+
+
+def _costs_accuracy(row: dict) -> bool:
+    return (row.get("acc") is not None and row.get("ref_acc") is not None
+            and row["acc"] < row["ref_acc"] - ACC_TOLERANCE)
+
+
+def _verdict(row: dict) -> str:
+    default = "on by default" if row["on"] else "off by default"
+    if "error" in row:
+        return f"failed ({row['error'].replace('|', '/')}); {default}"
+    if row["ratio"] > PAYS:
+        gain = "pays, costs accuracy" if _costs_accuracy(row) else "pays"
+    else:
+        gain = "slower" if row["ratio"] < 1 / PAYS else "no gain"
+    return f"{gain}; {default}"
+
+
+def _inconsistent(rows: list[dict]) -> list[str]:
+    """Levers whose default contradicts the numbers: one that pays without costing accuracy
+    but is off, or one that costs accuracy but is on."""
+    bad = []
+    for r in rows:
+        if "error" in r:
+            continue
+        pays, cost = r["ratio"] > PAYS, _costs_accuracy(r)
+        if pays and not cost and not r["on"]:
+            bad.append(f"{r['label']} pays but is off")
+        elif cost and r["on"]:
+            bad.append(f"{r['label']} costs accuracy but is on")
+    return bad
+
+
+def levers_section(cpu: dict) -> list[str]:
+    if cpu.get("trainer_fast_path") is None:
+        return []
+    rows = _lever_rows(cpu)
+    if not rows:
+        return []
+    det = (cpu.get("details") or {}).get("levers") or {}
+    images = f"the same {det['images']:,} digits" if det.get("images") else "the same digits"
+    pct = lambda x: "-" if x is None else f"{x:.1%}"  # noqa: E731
+    lines = ["", "## Levers", "",
+             (f"Each lever changes one setting of the default fast path "
+              f"(`{_flags(cpu['trainer_fast_path'])}`, {cpu['trainer_threads']} threads) and "
+              f"trains LeNet for one epoch on {images} from the same initial weights, timed "
+              f"in turns with its reference. A lever pays when it runs more than {PAYS:g}x "
+              "as fast, and costs accuracy when its training accuracy falls more than "
+              f"{ACC_TOLERANCE * 100:g} percentage points below its reference's."), "",
+             "| lever | speed over reference | training accuracy (lever / reference) | "
+             "verdict |", "|---|---|---|---|"]
+    for r in rows:
+        speed = "-" if "error" in r else f"{r['ratio']:.2f}x"
+        accs = "-" if "error" in r else f"{pct(r['acc'])} / {pct(r['ref_acc'])}"
+        lines.append(f"| {r['label']} | {speed} | {accs} | {_verdict(r)} |")
+    speed = _speedups(cpu)
+    same = "bf16_autocast" if cpu["trainer_fast_path"].get("amp") else "float32"
+    if same in speed:
+        lines += ["", (f"The default timed against itself (its own setting run as a lever) "
+                       f"measured {speed[same]:.2f}x: the noise of these ratios.")]
+    return lines
+
+
+def setup_section(cpu: dict) -> list[str]:
+    setup = cpu.get("setup_s")
+    if not setup:
+        return []
+    det = (cpu.get("details") or {}).get("setup") or {}
+    steps = (("clone_s", "`git clone`", None), ("book_sh_s", "`bash scripts/book.sh`", "book_sh"),
+             ("test_sh_s", "`bash scripts/test.sh`", "test_sh"))
+    lines = ["", "## First set-up", "",
+             "Both README commands, run one after the other on a fresh clone:", "",
+             "| step | minutes | exit status |", "|---|---|---|"]
+    for key, label, rc in steps:
+        if key in setup:
+            status = det.get(f"{rc}_returncode", "-") if rc else "-"
+            lines.append(f"| {label} | {setup[key] / 60:.1f} | {status} |")
+    lines.append(f"| total | {sum(setup.values()) / 60:.1f} | |")
+    return lines
+
+
+def _setup_ok(cpu: dict) -> bool:
+    det = (cpu.get("details") or {}).get("setup") or {}
+    return all(det.get(f"{k}_returncode", 0) == 0 for k in ("book_sh", "test_sh"))
+
+
+def goals_section(cpu: dict | None, gpu: dict | None) -> list[str]:
+    """Every current goal with its measured figure and whether it is met."""
+    rows: list[str] = []
+    if _new_round(cpu):
+        r = cpu["trainer_speedup_vs_d2l"]
+        rows.append(f"| `fit`'s fast path over d2l's `train_ch6`, whole wall time | {r:.2f}x | "
+                    f"at least {GOAL_VS_D2L:g}x | {_met(r >= GOAL_VS_D2L)} |")
+        if not any(cpu.get(k) is None for k in _FRACTION_KEYS):
+            for dt, name in (("fp32", "float32"), ("bf16", "bfloat16")):
+                f = cpu[f"lenet_train_vs_{dt}_matmul_6xconn"]
+                rows.append(f"| LeNet's training FLOP/s over the {name} matmul's | {f:.1%} | "
+                            f"above {GOAL_FRACTION[dt]:.0%} | {_met(f > GOAL_FRACTION[dt])} |")
+        levers = _lever_rows(cpu) if cpu.get("trainer_fast_path") is not None else []
+        if levers:
+            bad = _inconsistent(levers)
+            pay = sum(1 for x in levers if "error" not in x and x["ratio"] > PAYS)
+            rows.append(f"| levers: what pays is on by default, what costs accuracy is off | "
+                        f"{len(levers)} measured, {pay} pay{'s' if pay == 1 else ''}"
+                        + (f"; {', '.join(bad)}" if bad else "")
+                        + f" | all | {_met(not bad)} |")
+        r = cpu["im2col_conv_vs_torch"]
+        conv = (cpu.get("details") or {}).get("conv") or {}
+        per = ", ".join(f"{k} {conv[k]['im2col_vs_torch']:.2f}" for k in ("C1", "C3")
+                        if k in conv)
+        rows.append(f"| `lenet.ops.conv2d` time over `F.conv2d`'s, C1 + C3 | {r:.2f}"
+                    + (f" ({per})" if per else "")
+                    + f" | at most {GOAL_IM2COL:g} | {_met(r <= GOAL_IM2COL)} |")
+        if cpu.get("notebooks_total_s") is not None:
+            s = cpu["notebooks_total_s"]
+            rows.append(f"| executing every notebook | {s:.0f} s | at most {GOAL_NOTEBOOKS_S:.0f}"
+                        f" s | {_met(s <= GOAL_NOTEBOOKS_S)} |")
+        if cpu.get("setup_s"):
+            total = sum(cpu["setup_s"].values()) / 60
+            rows.append(f"| first set-up on a fresh clone, timed | {total:.1f} min | both "
+                        f"commands succeed | {_met(_setup_ok(cpu))} |")
+    if gpu is not None and not gpu["device"].startswith(("cpu", "mps")):
+        s99 = gpu["seconds_to_99"]
+        rows.append(f"| `LeNetModern` to 99% test accuracy, {gpu['device']} | "
+                    + ("not reached" if s99 is None else f"{s99:.2f} s")
+                    + f" | at most {GOAL_GPU_SECONDS_TO_99:g} s | "
+                    f"{_met(s99 is not None and s99 <= GOAL_GPU_SECONDS_TO_99)} |")
+        ips = gpu["train_images_per_s"]
+        rows.append(f"| LeNet-5 training, {gpu['device']} | {ips:,.0f} images/s | at least "
+                    f"{GOAL_GPU_IMAGES_PER_S:,} images/s | {_met(ips >= GOAL_GPU_IMAGES_PER_S)} |")
+    if not rows:
+        return []
+    return ["## Goals", "", "Each target, with the figure measured below:", "",
+            "| goal | measured | target | result |", "|---|---|---|---|", *rows, ""]
+
+
 
 def paper_section(runs: dict, validation: dict) -> list[str]:
     return ["", "## Full-MNIST training runs (chapter 8)", "",
@@ -182,8 +514,11 @@ def render() -> str:
              ("How fast the `lenet` package trains and convolves, measured by the scripts in "
              "`benchmarks/` and written to `results/`; this page is generated from those "
              "files by `python -m benchmarks.report`."), ""]
+    lines += goals_section(cpu, gpu)
     if cpu is not None:
         lines += cpu_section(cpu)
+        lines += d2l_section(cpu) + machine_section(cpu) + levers_section(cpu)
+        lines += setup_section(cpu)
     lines += paper_section(*paper)
     lines += gpu_section(gpu)
     return "\n".join(lines) + "\n"

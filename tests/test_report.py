@@ -1,0 +1,156 @@
+"""The Performance appendix's sections for the current goals: rendered from the results when
+their keys are there, with every ratio and verdict computed; absent when they are not."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from benchmarks import report
+
+NEW_KEYS = ("trainer_speedup_vs_d2l", "d2l_train_ch6_s", "fit_fast_path_with_eval_s",
+            "d2l_comparison", "matmul_fp32_flop_per_s", "matmul_bf16_flop_per_s",
+            "matmul_size", "train_flop_per_image_6xconn", "lenet_train_vs_fp32_matmul_6xconn",
+            "lenet_train_vs_bf16_matmul_6xconn", "lenet5_train_vs_fp32_matmul_6xconn",
+            "lenet5_train_vs_bf16_matmul_6xconn", "flop_convention",
+            "lever_speedups_vs_fast_path", "lever_train_acc", "lever_errors", "setup_s")
+SECTIONS = ("## Goals", "## Against d2l's own trainer", "## How close to the machine",
+            "### What bounds them", "## Levers", "## First set-up")
+
+
+def _old() -> dict:
+    """The committed CPU results without any of the current round's keys."""
+    cpu = json.loads((report.RESULTS / "cpu_benchmarks.json").read_text())
+    for key in NEW_KEYS:
+        cpu.pop(key, None)
+    for key in ("d2l", "matmul", "lenet5", "levers", "setup"):
+        cpu["details"].pop(key, None)
+    return cpu
+
+
+def _new(native_bf16: bool = True) -> dict:
+    """Synthetic results with every new key, on a CPU with or without native bfloat16."""
+    cpu = _old()
+    fast = {"channels_last": True, "amp": native_bf16, "compile": False}
+    cpu["trainer_fast_path"] = fast
+    cpu.update({
+        "trainer_speedup_vs_d2l": 9.8 / 1.4 if native_bf16 else 9.0 / 1.8,
+        "d2l_train_ch6_s": 9.8 if native_bf16 else 9.0,
+        "fit_fast_path_with_eval_s": 1.4 if native_bf16 else 1.8,
+        "d2l_comparison": {"images": 10000, "test_images": 1666, "epochs": 2, "lr": 0.9,
+                           "batch_size": 256, "workers": 4, "threads": 2},
+        "matmul_fp32_flop_per_s": 200e9, "matmul_bf16_flop_per_s": 800e9 if native_bf16
+        else 50e9, "matmul_size": 2048,
+        "train_flop_per_image_6xconn": {"lenet": 6 * 419_478, "lenet5": 6 * 340_908},
+        "lenet_train_vs_fp32_matmul_6xconn": 0.25,
+        "lenet_train_vs_bf16_matmul_6xconn": 0.0625 if native_bf16 else 1.0,
+        "lenet5_train_vs_fp32_matmul_6xconn": 0.18,
+        "lenet5_train_vs_bf16_matmul_6xconn": 0.045 if native_bf16 else 0.72,
+        "flop_convention": "FLOPs per training image = 3 x 2 x connections",
+        "setup_s": None,
+    })
+    if native_bf16:
+        cpu.update({
+            "lever_speedups_vs_fast_path": {"bf16_autocast": 1.02, "float32": 0.8,
+                                            "compile": 1.3, "threads_1": 0.6},
+            "lever_train_acc": {"fast_path": 0.85, "bf16_autocast": 0.85, "float32": 0.86,
+                                "compile": 0.80, "threads_1": 0.85},
+            "lever_errors": {},
+            "im2col_conv_vs_torch": 1.4, "notebooks_total_s": 118.0,
+            "setup_s": {"clone_s": 6.0, "book_sh_s": 1500.0, "test_sh_s": 900.0},
+        })
+        cpu["details"]["setup"] = {"book_sh_returncode": 0, "test_sh_returncode": 0}
+        cpu["details"]["d2l"] = {"d2l_version": "1.0.3", "final_accuracy": {
+            "d2l_train_ch6": {"train_acc": 0.5, "test_acc": 0.55},
+            "fit_fast_path": {"train_acc": 0.6, "test_acc": 0.62}}}
+        cpu["details"]["levers"] = {"images": 10000}
+    else:
+        cpu.update({
+            "lever_speedups_vs_fast_path": {"bf16_autocast": 0.7, "float32": 0.99,
+                                            "threads_1": 1.2},
+            "lever_train_acc": {"fast_path": 0.85, "bf16_autocast": 0.84, "float32": 0.85,
+                                "threads_1": 0.85},
+            "lever_errors": {"compile": "InductorError: CppCompileError | no compiler"},
+            "im2col_conv_vs_torch": 1.7, "notebooks_total_s": 130.0,
+        })
+    return cpu
+
+
+def _render(monkeypatch, cpu: dict, gpu: dict | None = None) -> str:
+    files = {"cpu_benchmarks.json": cpu, "gpu_benchmarks.json": gpu}
+    monkeypatch.setattr(report, "_load", lambda name: copy.deepcopy(files[name]))
+    return report.render()
+
+
+def test_without_the_new_keys_the_new_sections_are_absent(monkeypatch):
+    page = _render(monkeypatch, _old())
+    assert not [s for s in SECTIONS if s in page]
+    assert "| at most 3 |" in page and "at most 600 s" in page
+
+
+def test_met_goals_and_their_figures_on_a_cpu_with_native_bf16(monkeypatch):
+    page = _render(monkeypatch, _new())
+    assert [page.index(s) for s in SECTIONS] == sorted(page.index(s) for s in SECTIONS)
+    assert page.index("## Goals") < page.index("## CPU benchmarks")
+    goals = page[page.index("## Goals"):page.index("## CPU benchmarks")]
+    assert "not met" not in goals
+    assert "| 7.00x | at least 6x | met |" in goals
+    assert "| 25.0% | above 20% | met |" in goals and "| 6.2% | above 4% | met |" in goals
+    assert "| 1.40 (C1 1.20, C3 3.49) | at most 1.5 | met |" in goals
+    assert "| 118 s | at most 120 s | met |" in goals
+    assert "| 40.1 min | both commands succeed | met |" in goals
+    assert "3 measured, 2 pay | all | met |" in goals
+    # the d2l comparison: both wall times, the ratio, accuracies
+    assert "| `d2l.train_ch6` | 9.80 | 50.0% | 55.0% |" in page
+    assert "| `fit(**fast_path('cpu'))` | 1.40 | 60.0% | 62.0% |" in page
+    assert "**7.00x**, against a goal of at least 6x: met." in page
+    assert "d2l package 1.0.3" in page
+    # FLOP/s: the convention, the rates and the shares
+    assert "2 x connections" in page and "3 x forward = 6 x connections" in page
+    assert f"({6 * 419_478:,} FLOPs for LeNet" in page
+    assert "| 2,048x2,048 matmul, float32 | 200.0 | 100% | - |" in page
+    assert "| LeNet training, `fit(**fast_path('cpu'))` | 50.0 | 25.0% | 6.2% |" in page
+    assert "| LeNet-5 training, `fit(**fast_path('cpu'))` | 36.0 | 18.0% | 4.5% |" in page
+    assert "costs 25 and 150 multiply-adds, against 2,048 for each output" in page
+    assert "6 and 16 channels on maps from 28x28 down to 5x5" in page
+    assert "Emulated" not in page and "by 1.27x" in page  # 1.02 / 0.8
+    # levers: ratios, accuracies, verdicts
+    assert ("| bfloat16 autocast (oneDNN's bfloat16 kernels) over float32 | 1.27x | "
+            "85.0% / 86.0% | pays; on by default |") in page
+    assert ("| `torch.compile` (inductor) on the fast path | 1.30x | 80.0% / 85.0% | "
+            "pays, costs accuracy; off by default |") in page
+    assert "| 1 torch thread(s) instead of 2 | 0.60x | 85.0% / 85.0% | slower; off by default |" \
+        in page
+    assert "measured 1.02x: the noise" in page
+    # set-up
+    assert "| `bash scripts/book.sh` | 25.0 | 0 |" in page and "| total | 40.1 | |" in page
+
+
+def test_unmet_goals_and_emulated_bf16(monkeypatch):
+    page = _render(monkeypatch, _new(native_bf16=False))
+    goals = page[page.index("## Goals"):page.index("## CPU benchmarks")]
+    assert "| 5.00x | at least 6x | not met |" in goals
+    assert "| 1.70 (C1 1.20, C3 3.49) | at most 1.5 | not met |" in goals
+    assert "| 130 s | at most 120 s | not met |" in goals
+    assert ("3 measured, 1 pays; 1 torch thread(s) instead of 2 pays but is off | all | "
+            "not met |") in goals
+    assert "set-up" not in page
+    assert "**Emulated bfloat16.** The bfloat16 matmul runs at 0.25x" in page
+    assert ("| bfloat16 autocast (oneDNN's bfloat16 kernels) over float32 | 0.71x | "
+            "84.0% / 85.0% | slower; off by default |") in page
+    assert ("| `torch.compile` (inductor) on the fast path | - | - | failed (InductorError: "
+            "CppCompileError / no compiler); off by default |") in page
+    assert "measured 0.99x: the noise" in page
+
+
+@pytest.mark.parametrize("s99, verdict", [(1.5, "met"), (None, "not met")])
+def test_accelerator_goals(monkeypatch, s99, verdict):
+    gpu = {"device": "cuda (NVIDIA H200)", "seconds_to_99": s99, "epochs_to_99": 3,
+           "compile_s": 20.0, "train_images_per_s": 1_200_000.0}
+    page = _render(monkeypatch, _old(), gpu)
+    goals = page[page.index("## Goals"):page.index("## CPU benchmarks")]
+    assert f"at most 2 s | {verdict} |" in goals
+    assert "| 1,200,000 images/s | at least 1,000,000 images/s | met |" in goals
+    assert "## Against d2l" not in page
