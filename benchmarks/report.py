@@ -321,7 +321,7 @@ def _lever_rows(cpu: dict) -> list[dict]:
         if failed:
             rows.append({"label": label, "error": failed[0], "on": on})
             return
-        if name not in speed:
+        if name not in speed or (ref and ref not in speed):
             return
         ratio = speed[name] / (speed[ref] if ref else 1.0)
         rows.append({"label": label, "ratio": ratio, "acc": acc.get(name),

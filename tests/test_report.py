@@ -99,6 +99,7 @@ def test_met_goals_and_their_figures_on_a_cpu_with_native_bf16(monkeypatch):
     assert "| 7.00x | at least 6x | met |" in goals
     assert "| 25.0% | above 20% | met |" in goals and "| 6.2% | above 4% | met |" in goals
     assert "| 1.40 (C1 1.20, C3 3.49) | at most 1.5 | met |" in goals
+    assert "(C1 + C3) | 1.40 | at most 1.5 |" in page and "| 118 s | at most 120 s |" in page
     assert "| 118 s | at most 120 s | met |" in goals
     assert "| 40.1 min | both commands succeed | met |" in goals
     assert "3 measured, 2 pay | all | met |" in goals
