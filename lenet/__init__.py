@@ -13,10 +13,18 @@ The package behind the book "LeNet from First Principles". The modules, one conc
 * :mod:`lenet.sdlm` -- the paper's optimiser, stochastic diagonal Levenberg-Marquardt
 * :mod:`lenet.checkpoint` -- atomic checkpoints, safe loading
 * :mod:`lenet.plot` -- figures shared by the chapters
+* :mod:`lenet.figure_text` -- the language of figure text (``LENET_LANG``)
 """
+
+import os as _os
 
 from .models import LeNet, LeNet5, LeNetModern, get_model
 from .summary import summary
+
+if _os.environ.get("LENET_LANG", "en").strip() not in ("", "en"):
+    from .figure_text import install as _install_figure_language
+
+    _install_figure_language()
 
 __all__ = ["LeNet", "LeNet5", "LeNetModern", "get_model", "summary"]
 __version__ = "0.1.0"

@@ -4,8 +4,10 @@ One set of sources, two editions. Sphinx's gettext builder reads the chapters an
 Jupyter Book parses them and writes every paragraph, heading, caption, admonition, table cell
 and docstring as a message into ``.pot`` files; ``sphinx-intl`` keeps
 ``locales/zh_CN/LC_MESSAGES/**/*.po`` in step with them; a build with ``language: zh_CN``
-renders the Chinese edition from the same notebooks (code cells and outputs unchanged) into
-``_build/html/zh_CN/``, beside the English edition at the root.
+renders the Chinese edition from the same notebooks into ``_build/html/zh_CN/``, beside the
+English edition at the root. The notebooks run again for it with ``LENET_LANG=zh_CN``: code
+and outputs stay the same, but figures draw their words in Chinese (``lenet.figure_text``,
+from ``lenet/locale/zh_CN.json``, with Noto CJK, installed with apt-get when missing).
 
 Commands (run from anywhere; the repository is this script's parent folder):
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -328,13 +331,47 @@ def translated_toc(out: Path) -> Path:
     return out
 
 
+def has_cjk_font() -> bool:
+    """Whether Noto CJK (Debian's fonts-noto-cjk), which the figures draw Chinese with, is
+    installed."""
+    if not shutil.which("fc-list"):
+        return False
+    fonts = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True,
+                           check=False)
+    return "Noto Sans CJK" in fonts.stdout
+
+
+def ensure_cjk_font() -> None:
+    """Install fonts-noto-cjk with apt-get when it is missing (needs root)."""
+    if has_cjk_font():
+        return
+    print("==> installing fonts-noto-cjk (apt-get): the figures' Chinese", flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    try:
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "fonts-noto-cjk"], check=True,
+                       env=env)
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise SystemExit(f"could not install fonts-noto-cjk ({error}): install it yourself "
+                         "(sudo apt-get install fonts-noto-cjk), then rerun") from error
+
+
 def build(strict: bool = False, html_dir: Path | None = None) -> int:
     """Build the Chinese edition into ``html_dir`` (default ``_build/html/zh_CN``); return
-    an exit code. ``strict``: warnings are errors (``-W -n --keep-going``)."""
+    an exit code. ``strict``: warnings are errors (``-W -n --keep-going``), and so is a figure
+    string without a Chinese entry in ``lenet/locale/zh_CN.json``.
+
+    The notebooks run with ``LENET_LANG=zh_CN`` (in an execution cache of their own), so their
+    figures draw Chinese; code and every other output are the same as in English.
+    """
     html_dir = html_dir or ROOT / "_build" / "html" / LANGUAGE
     work = ROOT / "_build" / LANGUAGE
+    ensure_cjk_font()
     config = _site_config().write_site_config(ROOT, work / "_site_config.yml",
                                               language=LANGUAGE)
+    missing = work / "figure_text_missing.jsonl"
+    missing.unlink(missing_ok=True)
+    env = dict(os.environ, LENET_LANG=LANGUAGE, LENET_FIGURE_TEXT_LOG=str(missing))
     toc = translated_toc(work / "_toc.yml")
     cmd = _jupyter_book("build", str(ROOT), "--toc", str(toc),
                         "--config", str(config), "--path-output", str(work))
@@ -342,7 +379,14 @@ def build(strict: bool = False, html_dir: Path | None = None) -> int:
         cmd += ["-W", "-n", "--keep-going", "--all"]
     shutil.rmtree(work / "_build" / "html", ignore_errors=True)
     print("$", " ".join(cmd), flush=True)
-    status = subprocess.call(cmd)
+    status = subprocess.call(cmd, env=env)
+    if missing.is_file():
+        # a notebook run afresh logs every figure string it could not translate
+        strings = sorted(set(missing.read_text(encoding="utf-8").splitlines()))
+        print(f"{len(strings)} figure string(s) without Chinese in lenet/locale/zh_CN.json:\n"
+              + "\n".join(strings), flush=True)
+        if strict and strings:
+            status = status or 1
     if status == 0:
         shutil.rmtree(html_dir, ignore_errors=True)
         shutil.copytree(work / "_build" / "html", html_dir)

@@ -17,10 +17,11 @@ written file can live anywhere (the scripts write ``_build/_site_config.yml``).
 
 Editions: ``--language zh_CN`` writes the configuration of the Chinese edition (see
 scripts/i18n.py): the same sources, Sphinx's ``language`` set, the translations read from
-``locales/``, the notebooks' committed outputs used as they are (no execution: nbval checks
-them against a fresh run), and every address one folder deeper (``zh_CN/``), where the
-edition is published. ``LANGUAGES`` lists the editions; the first is the site's root. Pages
-link to an edition only where the book has its translations (``locales/LANG``).
+``locales/``, the notebooks executed into an execution cache of the edition's own (they run
+with ``LENET_LANG`` set, so that figures draw their words in the edition's language), and
+every address one folder deeper (``zh_CN/``), where the edition is published.
+``LANGUAGES`` lists the editions; the first is the site's root. Pages link to an edition only
+where the book has its translations (``locales/LANG``).
 
 Usage: python scripts/site_config.py [BOOK_ROOT] [--out FILE] [--repository URL]
        [--site-url URL] [--language LANG]; prints the path written.
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import os
 import re
 import sys
@@ -144,8 +146,14 @@ def site_config(config: dict, root: Path, repository: str = "", site_url: str = 
         conf["nb_code_prompt_show"], conf["nb_code_prompt_hide"] = CODE_PROMPTS[language]
         conf["locale_dirs"] = [str((root / "locales").resolve())]
         conf["gettext_compact"] = False
-        # the notebooks' committed outputs, as nbval checks them: no second execution
-        out.setdefault("execute", {})["execute_notebooks"] = "off"
+        # the notebooks run again with LENET_LANG set (scripts/i18n.py), so that figures
+        # draw their words in this language; a cache of its own keeps the English outputs,
+        # named after the figure-text table, so that a changed table runs them afresh
+        table = root / "lenet" / "locale" / f"{language}.json"
+        digest = hashlib.sha256(table.read_bytes()).hexdigest()[:12] if table.is_file() \
+            else "none"
+        out.setdefault("execute", {})["cache"] = str(
+            (root / "_build" / f".jupyter_cache_{language}_{digest}").resolve())
     if "notfound.extension" in extensions:
         conf["notfound_urls_prefix"] = prefix
         context = conf.get("notfound_context")
