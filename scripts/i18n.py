@@ -60,17 +60,22 @@ PRESERVED = {
 _REFERENCE = re.compile(r"^[:{](?:py:)?(\w+)[:}]`(?:[^`<]*<([^>`]+)>|([^`]*))`$")
 
 
-def _site_config():
-    spec = importlib.util.spec_from_file_location("site_config",
-                                                  ROOT / "scripts" / "site_config.py")
+def _strict_build():
+    """scripts/strict_build.py: the jupyter-book command, the execution-report check, and the
+    site configuration it loads (scripts/site_config.py)."""
+    spec = importlib.util.spec_from_file_location("strict_build",
+                                                  ROOT / "scripts" / "strict_build.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
+def _site_config():
+    return _strict_build()._site_config_module()
+
+
 def _jupyter_book(*args: str) -> list[str]:
-    # jupyter_book has no __main__ module: call its click entry point with this interpreter
-    return [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", *args]
+    return [*_strict_build().JUPYTER_BOOK, *args]
 
 
 def extract(pot_dir: Path) -> Path:
@@ -379,7 +384,9 @@ def build(strict: bool = False, html_dir: Path | None = None) -> int:
         cmd += ["-W", "-n", "--keep-going", "--all"]
     shutil.rmtree(work / "_build" / "html", ignore_errors=True)
     print("$", " ".join(cmd), flush=True)
-    status = subprocess.call(cmd, env=env)
+    # the notebooks run here: a notebook that raised fails the build, as in English
+    status = _strict_build().fail_on_execution_reports(work / "_build" / "html",
+                                                       subprocess.call(cmd, env=env))
     if missing.is_file():
         # a notebook run afresh logs every figure string it could not translate
         strings = sorted(set(missing.read_text(encoding="utf-8").splitlines()))

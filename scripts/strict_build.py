@@ -24,6 +24,19 @@ def _site_config_module():
     return module
 
 
+# jupyter_book has no __main__ module: call its click entry point with this interpreter
+JUPYTER_BOOK = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()"]
+
+
+def fail_on_execution_reports(html_dir: Path, status: int) -> int:
+    """``status``, or 1 when a notebook left an execution report in ``html_dir/reports``
+    (printed): jupyter-book can exit 0 after a notebook raised."""
+    reports = sorted((html_dir / "reports").glob("**/*.log"))
+    for report in reports:
+        print(f"notebook execution failed, see {report}:\n{report.read_text()[-3000:]}")
+    return 1 if status == 0 and reports else status
+
+
 def strict_build(root: Path, output: Path) -> int:
     """Build the book at `root` into `output` strictly; return a process exit code.
 
@@ -32,9 +45,8 @@ def strict_build(root: Path, output: Path) -> int:
     """
     config = _site_config_module().write_site_config(
         root, output / "_build" / "_site_config.yml")
-    # jupyter_book has no __main__ module: call its click entry point with this interpreter
     cmd = [
-        sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(root),
+        *JUPYTER_BOOK, "build", str(root),
         "--toc", str(root / "book" / "_toc.yml"), "--config", str(config),
         "--path-output", str(output), "-W", "-n", "--keep-going",
         # a fresh Sphinx environment: an incremental build re-reads only changed pages, so it
@@ -47,12 +59,7 @@ def strict_build(root: Path, output: Path) -> int:
     # old execution report would fail a build whose notebooks now run.
     shutil.rmtree(output / "_build" / "html", ignore_errors=True)
     print("$", " ".join(cmd), flush=True)
-    status = subprocess.call(cmd)
-    reports = sorted((output / "_build" / "html" / "reports").glob("**/*.log"))
-    for report in reports:
-        print(f"notebook execution failed, see {report}:\n{report.read_text()[-3000:]}")
-    if status == 0 and reports:
-        status = 1
+    status = fail_on_execution_reports(output / "_build" / "html", subprocess.call(cmd))
     print("strict build:", "OK" if status == 0 else f"FAILED (exit {status})", flush=True)
     return status
 

@@ -75,9 +75,8 @@ def edition_links(app: Sphinx, pagename: str) -> list[tuple[str, str, str]]:
     # from this page up to the site's root: the page's own depth, then this edition's folder
     depth = pagename.count("/") + editions[here]["folder"].count("/")
     up = "../" * depth
-    suffix = app.builder.get_target_uri(pagename) if hasattr(app.builder, "get_target_uri") \
-        else pagename + ".html"
-    return [(code, edition["label"], up + edition["folder"] + suffix)
+    target = app.builder.get_target_uri(pagename)
+    return [(code, edition["label"], up + edition["folder"] + target)
             for code, edition in editions.items() if code != here]
 
 
