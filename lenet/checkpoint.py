@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -31,18 +32,38 @@ class CheckpointError(RuntimeError):
 
 
 def _stale_temporaries(path: Path) -> list[Path]:
-    """Temporary files a killed :func:`atomic_write` to ``path`` left behind."""
+    """Temporary files a killed :func:`atomic_write` to ``path`` left behind: those whose
+    writer (the process id in the name) no longer runs. Another live process may be writing
+    the same path at this moment (two builds running one notebook): its file stays."""
     pattern = f".{glob.escape(path.stem)}.*.tmp{glob.escape(path.suffix)}"
-    return [p for p in path.parent.glob(pattern) if p.is_file()]
+    name = re.compile(rf"\.{re.escape(path.stem)}\.(?:(\d+)-)?\w+\.tmp{re.escape(path.suffix)}")
+    stale = []
+    for tmp in path.parent.glob(pattern):
+        match = name.fullmatch(tmp.name)   # not another path's (".a.b.1-x.tmp.gif" for a.gif)
+        if match and tmp.is_file() and not (match[1] and _running(int(match[1]))):
+            stale.append(tmp)
+    return stale
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True    # running, as another user
+    return True
 
 
 def atomic_write(path: str | os.PathLike, write_fn: Callable[[Path], None]) -> Path:
     """Write ``path`` atomically: ``write_fn(tmp)`` writes a temporary file beside it
-    (``.STEM.XXXX.tmp.SUFFIX``: the suffix kept, for writers that
+    (``.STEM.PID-XXXX.tmp.SUFFIX``: the suffix kept, for writers that
     pick the format from it), which is flushed to disk and renamed over ``path``. A reader sees
     the old file or the new one, never half of one. On any error, Ctrl-C included, the
     temporary file is removed; one left by a killed process (SIGKILL runs no clean-up) is
-    removed by the next write to the same path. Returns ``path`` as a Path.
+    removed by the next write to the same path, unless its process still runs: two processes
+    may write one path at once (the last rename wins; each file is whole). Returns ``path``
+    as a Path.
 
     The one writer of the package: checkpoints, JSON files and GIFs all go through it.
     """
@@ -50,8 +71,8 @@ def atomic_write(path: str | os.PathLike, write_fn: Callable[[Path], None]) -> P
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in _stale_temporaries(path):
         stale.unlink(missing_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}",
-                                dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.{os.getpid()}-",
+                                suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:

@@ -169,3 +169,53 @@ def test_atomic_write_creates_missing_parent_folders(tmp_path):
 
     path = atomic_write(tmp_path / "a" / "b" / "c.txt", lambda tmp: tmp.write_text("x"))
     assert path.read_text() == "x" and sorted(p.name for p in path.parent.iterdir()) == ["c.txt"]
+
+
+def test_atomic_write_leaves_a_live_writers_temporary_file_alone(tmp_path):
+    """Two processes writing one path (two builds running the same notebook) must not delete
+    each other's temporary file; a dead writer's file, or one not named by atomic_write, goes."""
+    import os
+    import subprocess
+    import sys
+
+    from lenet.checkpoint import atomic_write
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    live = tmp_path / f".c.{os.getppid()}-abc123.tmp.txt"
+    killed = tmp_path / f".c.{dead}-def456.tmp.txt"
+    leftover = tmp_path / ".c.x1y2z3.tmp.txt"
+    other_path = tmp_path / ".c.d.1-ghi789.tmp.txt"   # a temporary of c.d.txt, not of c.txt
+    for f in (live, killed, leftover, other_path):
+        f.write_text("half")
+    atomic_write(tmp_path / "c.txt", lambda tmp: tmp.write_text("x"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [live.name, other_path.name, "c.txt"])
+
+
+def test_atomic_write_from_two_threads_at_once_never_fails(tmp_path):
+    import threading
+    import time
+
+    from lenet.checkpoint import atomic_write
+
+    errors = []
+
+    def write(text: str) -> None:
+        def slow(tmp):
+            tmp.write_text(text)
+            time.sleep(0.002)
+        try:
+            for _ in range(30):
+                atomic_write(tmp_path / "same.txt", slow)
+        except Exception as error:   # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(t * 100,)) for t in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert (tmp_path / "same.txt").read_text() in ("a" * 100, "b" * 100)
+    assert [p.name for p in tmp_path.iterdir()] == ["same.txt"]
