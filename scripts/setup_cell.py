@@ -1,14 +1,15 @@
 """The notebooks' set-up cell, written once: it installs `lenet` where it is missing.
 
 Colab, Binder or a plain Jupyter that opens one downloaded chapter has no `lenet`, and every
-chapter imports it (and `myst_nb`, for ``glue``). The set-up cell comes right after each
+chapter imports it. The set-up cell comes right after each
 chapter's title and, when ``lenet`` cannot be imported, runs
 
-    pip install "lenet[notebooks] @ git+REPOSITORY"     # lenet, myst-nb, scipy, pandas, ...
+    pip install "lenet[notebooks] @ git+REPOSITORY"     # lenet, scipy, pandas, ...
     pip install --no-deps d2l==1.0.3                    # chapter 2; its own pins are obsolete
 
-Where ``lenet`` is installed but ``myst_nb`` is not (``pip install lenet`` alone), it
-installs lenet's ``notebooks`` extra (read from the installed package's metadata) and d2l.
+Where ``lenet`` is installed but ``d2l`` is not (``pip install lenet`` alone), it installs
+lenet's ``notebooks`` extra (read from the installed package's metadata) and d2l, which the
+cell always installs last.
 In the project's own environment both are importable, so the cell does nothing and prints
 nothing. ``$LENET_INSTALL_SOURCE`` (a folder, a wheel or any pip URL) replaces the
 repository (the tests point it at the local checkout). The repository is _config.yml's
@@ -59,7 +60,7 @@ if importlib.util.find_spec("lenet") is None:
     print("installing lenet from", source, "(a minute or two)")
     subprocess.run(PIP + ["lenet[notebooks] @ " + source], check=True)
     subprocess.run(PIP + ["--no-deps", "{d2l}"], check=True)
-elif importlib.util.find_spec("myst_nb") is None:
+elif importlib.util.find_spec("d2l") is None:
     # `lenet` alone: add what the chapters use besides it (its extra)
     print("installing what the chapters use besides lenet")
     subprocess.run(PIP + [r.split(";")[0] for r in importlib.metadata.requires(

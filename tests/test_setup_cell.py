@@ -106,20 +106,20 @@ def test_cell_without_lenet_or_address_says_what_to_do(tmp_path: Path) -> None:
     assert "LENET_INSTALL_SOURCE" in result.stderr and "pip install" in result.stderr
 
 
-def test_cell_with_lenet_but_no_myst_nb_installs_the_notebooks_extra(tmp_path: Path) -> None:
-    # a reader who ran `pip install lenet` alone and opens a downloaded chapter: myst_nb is
-    # hidden and pip is replaced by a print of its command line
+def test_cell_with_lenet_but_no_d2l_installs_the_notebooks_extra(tmp_path: Path) -> None:
+    # a reader who ran `pip install lenet` alone and opens a downloaded chapter: d2l (which the
+    # cell installs last) is hidden and pip is replaced by a print of its command line
     prelude = ("import importlib.util, subprocess\n"
                "real = importlib.util.find_spec\n"
                "importlib.util.find_spec = lambda name, *a: (\n"
-               "    None if name == 'myst_nb' else real(name, *a))\n"
+               "    None if name == 'd2l' else real(name, *a))\n"
                "subprocess.run = lambda cmd, check: print(cmd[5:])\n")
     result = subprocess.run([sys.executable, "-c", prelude + setup_cell.cell_source("")],
                             cwd=tmp_path, capture_output=True, text=True, timeout=60,
                             check=False)
     assert result.returncode == 0, result.stderr
     commands = result.stdout.splitlines()[1:]
-    assert "myst-nb>=1.0" in commands[0] and "scipy>=1.11" in commands[0]
+    assert "scipy>=1.11" in commands[0] and "pandas>=2.0" in commands[0]
     assert "lenet" not in commands[0]   # lenet itself stays as installed
     assert commands[1] == str(["--no-deps", setup_cell.D2L])
 
@@ -195,6 +195,6 @@ def test_a_chapter_runs_in_a_venv_made_from_the_setup_cell(tmp_path: Path) -> No
                             capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     assert "installing lenet from" in result.stdout
-    where = subprocess.run([str(python), "-c", "import lenet, myst_nb; print(lenet.__file__)"],
+    where = subprocess.run([str(python), "-c", "import lenet, d2l; print(lenet.__file__)"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
     assert where.stdout.startswith(str(venv)), where.stdout   # installed, not the checkout
