@@ -383,6 +383,9 @@ def build(strict: bool = False, html_dir: Path | None = None) -> int:
     if strict:
         cmd += ["-W", "-n", "--keep-going", "--all"]
     shutil.rmtree(work / "_build" / "html", ignore_errors=True)
+    # no stale edition is left in place when this build fails (the English build, which may
+    # run beside this one, leaves this folder alone)
+    shutil.rmtree(html_dir, ignore_errors=True)
     print("$", " ".join(cmd), flush=True)
     # the notebooks run here: a notebook that raised fails the build, as in English
     status = _strict_build().fail_on_execution_reports(work / "_build" / "html",

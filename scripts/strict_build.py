@@ -37,6 +37,23 @@ def fail_on_execution_reports(html_dir: Path, status: int) -> int:
     return 1 if status == 0 and reports else status
 
 
+def other_editions() -> set[str]:
+    """The folders, under the English edition's root, of the book's other editions."""
+    return {folder.strip("/") for folder, _, _ in _site_config_module().LANGUAGES.values()
+            if folder}
+
+
+def clear_html(html: Path, keep: set[str] = frozenset()) -> None:
+    """Remove everything in ``html`` but the entries named in ``keep``."""
+    if html.is_dir():
+        for entry in html.iterdir():
+            if entry.name not in keep:
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+
+
 def strict_build(root: Path, output: Path) -> int:
     """Build the book at `root` into `output` strictly; return a process exit code.
 
@@ -56,8 +73,9 @@ def strict_build(root: Path, output: Path) -> int:
     ]
     # Start from an empty html folder (the execution cache next to it is kept): stale pages
     # would otherwise survive, e.g. viewcode skips a source page older than its module, and an
-    # old execution report would fail a build whose notebooks now run.
-    shutil.rmtree(output / "_build" / "html", ignore_errors=True)
+    # old execution report would fail a build whose notebooks now run. The other editions'
+    # folders (zh_CN/) are theirs to replace: their build may be running beside this one.
+    clear_html(output / "_build" / "html", keep=other_editions())
     print("$", " ".join(cmd), flush=True)
     status = fail_on_execution_reports(output / "_build" / "html", subprocess.call(cmd))
     print("strict build:", "OK" if status == 0 else f"FAILED (exit {status})", flush=True)

@@ -3,21 +3,65 @@
 # date), nbval over every notebook, a strict build of both editions (-W -n --keep-going; a
 # notebook execution error fails it), then the built pages of both checked in headless
 # Chromium (installed from Debian by the check itself when missing).
+#
+# The stages share the machine instead of taking turns: no stage reads what another writes,
+# except the browser check, which starts as soon as both builds are done. pytest runs two
+# pytest-xdist workers; nbval and the two builds each run every notebook, in their own
+# process. A notebook pins its own thread count, so its numbers do not depend on what else
+# runs; idle OpenMP threads sleep instead of spinning (OMP_WAIT_POLICY=PASSIVE), so that
+# processes sharing the cores do not slow each other down. Each stage writes a log in
+# _build/logs/, printed in stage order when the stage ends; the first failure is reported
+# after every stage has finished.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/env.sh"
 cd "$ROOT"
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
+LOGS="$ROOT/_build/logs"
+mkdir -p "$LOGS"
+START=$SECONDS
+declare -A PID STATUS
 
-echo "==> 1/4 pytest (lenet)"
-python -m pytest tests -q -p no:cacheprovider
+start() {   # start NAME COMMAND...: run COMMAND in the background, output to $LOGS/NAME.log
+  local name=$1; shift
+  "$@" >"$LOGS/$name.log" 2>&1 &
+  PID[$name]=$!
+}
 
-echo "==> 2/4 nbval (every notebook, outputs compared strictly)"
-python -m pytest --nbval --nbval-current-env --nbval-cell-timeout=600 -q -p no:cacheprovider notebooks
+finish() {  # finish NAME TITLE: wait for NAME, print its log and how it ended
+  local name=$1 title=$2 status=0
+  wait "${PID[$name]}" || status=$?
+  STATUS[$name]=$status
+  echo "==> $title"
+  cat "$LOGS/$name.log"
+  echo "    ($name: $([ "$status" -eq 0 ] && echo passed || echo "FAILED, exit $status");" \
+       "$(( SECONDS - START )) s since the start; log: $LOGS/$name.log)"
+}
 
-echo "==> 3/4 strict book build (English, then the Chinese edition into _build/html/zh_CN)"
-python scripts/strict_build.py
-python scripts/i18n.py build --strict
+echo "==> running stages 1-3 side by side (logs in $LOGS), then stage 4"
+start pytest python -m pytest tests -q -p no:cacheprovider -n 2
+start nbval python -m pytest --nbval --nbval-current-env --nbval-cell-timeout=600 -q \
+    -p no:cacheprovider notebooks
+start build_en python scripts/strict_build.py
+start build_zh_CN python scripts/i18n.py build --strict
 
-echo "==> 4/4 browser check (every built page of both editions, offline, in headless Chromium)"
-python scripts/browser_check.py _build/html --screenshots _build/screenshots
-echo "tests: all four stages passed"
+finish build_en "3/4 strict book build (English)"
+finish build_zh_CN "3/4 strict book build (the Chinese edition, into _build/html/zh_CN)"
+if [ "${STATUS[build_en]}" -eq 0 ] && [ "${STATUS[build_zh_CN]}" -eq 0 ]; then
+  start browser python scripts/browser_check.py _build/html --screenshots _build/screenshots
+else
+  start browser bash -c 'echo "not run: a build failed"; exit 1'
+fi
+finish pytest "1/4 pytest (lenet)"
+finish nbval "2/4 nbval (every notebook, outputs compared strictly)"
+finish browser "4/4 browser check (every built page of both editions, offline, in headless Chromium)"
+
+FAILED=""
+for name in pytest nbval build_en build_zh_CN browser; do
+  [ "${STATUS[$name]}" -eq 0 ] || FAILED="$FAILED $name"
+done
+if [ -n "$FAILED" ]; then
+  echo "tests: FAILED:$FAILED ($(( SECONDS - START )) s)"
+  exit 1
+fi
+echo "tests: all four stages passed in $(( SECONDS - START )) s"

@@ -110,3 +110,10 @@ def one_thread_module():
     before = pin_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests (a fresh venv, a book build) first: the test command runs two pytest-xdist
+    workers, which hand out tests in order, so the slow ones then run side by side from the
+    start instead of one of them ending the run alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -389,3 +389,22 @@ def test_strict_build_fails_exactly_when_a_notebook_raises(tmp_path: Path, code:
     if ok:
         html = (tmp_path / "book" / "_build" / "html" / "book" / "chapter.html").read_text()
         assert "4704" in html   # the cell really ran, and its output is on the page
+
+
+def test_the_english_build_clears_its_pages_but_not_another_editions_folder(tmp_path):
+    """The two editions build side by side in the test command: the English build starts from
+    an empty folder, except for the Chinese edition's, which its own build replaces."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("strict_build",
+                                                  ROOT / "scripts" / "strict_build.py")
+    strict_build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(strict_build)
+    assert strict_build.other_editions() == {"zh_CN"}
+    html = tmp_path / "html"
+    for name in ("index.html", "notebooks/a.html", "reports/a.log", "zh_CN/index.html"):
+        (html / name).parent.mkdir(parents=True, exist_ok=True)
+        (html / name).write_text("x")
+    strict_build.clear_html(html, keep=strict_build.other_editions())
+    assert [p.relative_to(html).as_posix() for p in sorted(html.rglob("*"))] == [
+        "zh_CN", "zh_CN/index.html"]

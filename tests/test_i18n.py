@@ -49,6 +49,7 @@ def _kinds(catalog: Catalog) -> list[str]:
 
 # --- the whole translation --------------------------------------------------------------
 
+@pytest.mark.slow   # extracts the book's messages: a Sphinx build of every page
 def test_the_translation_is_complete_and_in_step() -> None:
     """Every message of the book, freshly extracted, is translated, not fuzzy, keeps its
     tokens and uses the glossary's terms; no .po holds a message the book no longer has."""
