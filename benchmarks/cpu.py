@@ -368,12 +368,25 @@ def flops_report(matmul: dict, per_s: dict[str, float]) -> dict:
 
 # ---------------------------------------------------------------------------- levers
 
-LEVERS = ("bf16", "compile", "threads")
+LEVERS = ("bf16", "compile", "threads", "avgpool")
 
 
 def _reason(err: BaseException) -> str:
     first = (str(err).strip().splitlines() or [""])[0]
     return f"{type(err).__name__}: {first[:400]}"
+
+
+def lenet_with_plain_avgpool() -> torch.nn.Module:
+    """:class:`lenet.models.LeNet` with ``nn.AvgPool2d`` in place of
+    :class:`lenet.pooling.AvgPool2d` (the same function, torch's own pooling kernel)."""
+    from lenet.models import LeNet
+    from lenet.pooling import AvgPool2d
+
+    model = LeNet()
+    for i, layer in enumerate(model.features):
+        if isinstance(layer, AvgPool2d):
+            model.features[i] = torch.nn.AvgPool2d(layer.kernel_size, layer.stride)
+    return model
 
 
 def bench_levers(images: int, repeats: int, threads: int, levers: tuple[str, ...],
@@ -388,23 +401,26 @@ def bench_levers(images: int, repeats: int, threads: int, levers: tuple[str, ...
     digits = load_mnist("train").take(images)
     train = (digits.images, digits.labels)
     fast = fast_path("cpu")
-    settings: dict[str, tuple[dict, int, bool]] = {"fast_path": (fast, threads, False)}
+    settings: dict[str, tuple[dict, int, bool, Callable[[], torch.nn.Module]]] = {
+        "fast_path": (fast, threads, False, LeNet)}
     if "bf16" in levers:
-        settings["bf16_autocast"] = ({**fast, "amp": True}, threads, False)
-        settings["float32"] = ({**fast, "amp": False}, threads, False)
+        settings["bf16_autocast"] = ({**fast, "amp": True}, threads, False, LeNet)
+        settings["float32"] = ({**fast, "amp": False}, threads, False, LeNet)
     if "compile" in levers:
-        settings["compile"] = (fast, threads, True)
+        settings["compile"] = (fast, threads, True, LeNet)
     if "threads" in levers:
         for n in thread_counts:
             if n != threads:
-                settings[f"threads_{n}"] = (fast, n, False)
+                settings[f"threads_{n}"] = (fast, n, False, LeNet)
+    if "avgpool" in levers:   # torch's own pooling kernel instead of lenet.pooling's
+        settings["plain_avgpool"] = (fast, threads, False, lenet_with_plain_avgpool)
     errors: dict[str, str] = {}
     first_s: dict[str, float] = {}
     acc: dict[str, float] = {}
     fns: dict[str, Callable[[], object]] = {}
-    for name, (flags, n, compiled) in settings.items():
+    for name, (flags, n, compiled, make_model) in settings.items():
         torch.manual_seed(0)  # every setting starts from the same weights
-        model = LeNet()
+        model = make_model()
 
         def run(step: torch.nn.Module, flags=flags, n=n) -> object:
             torch.set_num_threads(n)

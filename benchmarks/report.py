@@ -310,6 +310,10 @@ def _speedups(cpu: dict) -> dict[str, float]:
     return cpu.get("lever_speedups_vs_fast_path") or {}
 
 
+AVGPOOL_LEVER = ("average pooling as a depthwise convolution (`lenet.pooling.AvgPool2d`) "
+                 "over torch's channels_last pooling kernel")
+
+
 def _lever_rows(cpu: dict) -> list[dict]:
     """Each lever: label, speed ratio, accuracy and its reference's, on by default, error."""
     speed, acc = _speedups(cpu), cpu.get("lever_train_acc") or {}
@@ -336,6 +340,12 @@ def _lever_rows(cpu: dict) -> list[dict]:
     if "compile" in set(speed) | set(errors):
         add("`torch.compile` (inductor) on the fast path", ("compile", None),
             bool(fast.get("compile")))
+    if "plain_avgpool" in errors:
+        rows.append({"label": AVGPOOL_LEVER, "error": errors["plain_avgpool"], "on": True})
+    elif "plain_avgpool" in speed:   # timed as the setting without it: invert
+        rows.append({"label": AVGPOOL_LEVER, "ratio": 1 / speed["plain_avgpool"],
+                     "acc": acc.get("fast_path"), "ref_acc": acc.get("plain_avgpool"),
+                     "on": True})
     for name in sorted(k for k in set(speed) | set(errors) if k.startswith("threads_")):
         n = int(name.split("_")[1])
         add(f"{n} torch thread(s) instead of {threads}", (name, None), n == threads)
