@@ -1,7 +1,7 @@
 """Glue a computed value into the book's prose, without myst-nb's import cost.
 
-A chapter writes a number with ``glue("name", value)`` and its prose cites it as
-``{glue}`name```. :func:`glue` writes exactly the display output that ``myst_nb.glue`` writes
+A chapter writes a number with ``glue("name", value)`` and its prose cites it with
+myst-nb's ``glue`` role. :func:`glue` writes exactly the display output that ``myst_nb.glue`` writes
 (``tests/test_glue.py`` compares the two), but imports only IPython's display machinery:
 ``myst_nb.glue`` imports ``nbformat``, and with it ``jsonschema``'s format checkers, which are
 slow to import, once per notebook run.
