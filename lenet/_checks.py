@@ -80,7 +80,8 @@ def check_bool(name: str, value: object) -> bool:
 def check_choice(name: str, value: object, allowed: Sequence[str]) -> str:
     """``value`` if it is one of the strings ``allowed``."""
     if not isinstance(value, str):
-        fail(name, value, f"must be one of {list(allowed)}", TypeError)
+        fail(name, value, f"must be a str, one of {list(allowed)} (got {type(value).__name__})",
+             TypeError)
     if value not in allowed:
         fail(name, value, f"must be one of {list(allowed)}")
     return value

@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from PIL import Image
 
-from ._checks import MAX_DRAW_SIZE, MAX_FRAMES
+from ._checks import MAX_DRAW_SIZE, MAX_FRAMES, fail
 from .arithmetic import (
     _check_int,
     conv_output_size,
@@ -118,7 +118,7 @@ class ConvGeometry:
         zeros elsewhere. Sliding the kernel over this grid reproduces the convolution."""
         x = np.asarray(x)
         if x.shape != (self.size, self.size):
-            raise ValueError(f"x must have shape ({self.size}, {self.size}), got {x.shape}")
+            fail("x", x, f"must have shape ({self.size}, {self.size})")
         grid = np.zeros((self.grid_size, self.grid_size), dtype=np.result_type(x, np.float64))
         end = self.offset + (self.size - 1) * self.spacing + 1
         grid[self.offset:end:self.spacing, self.offset:end:self.spacing] = x
@@ -149,7 +149,7 @@ def conv_geometry(size: int, kernel_size: int, stride: int = 1, padding: int = 0
     padding, which cannot be drawn).
     """
     if not isinstance(transposed, bool):
-        raise TypeError(f"transposed={transposed!r} must be a bool")
+        fail("transposed", transposed, "must be a bool", TypeError)
     size = _check_int("size", size)
     k = _check_int("kernel_size", kernel_size)
     s = _check_int("stride", stride)
@@ -158,17 +158,16 @@ def conv_geometry(size: int, kernel_size: int, stride: int = 1, padding: int = 0
     op = _check_int("output_padding", output_padding, minimum=0)
     if not transposed:
         if op:
-            raise ValueError(f"output_padding={op} is only meaningful with transposed=True; "
-                             f"use output_padding=0 for a convolution")
+            fail("output_padding", op, "must be 0 for a convolution (only meaningful with "
+                 "transposed=True)")
         out = conv_output_size(size, k, s, p, d)
         _check_drawable(size, size + 2 * p)
         return ConvGeometry(size, k, s, p, d, False, 0, size + 2 * p, s, out)
     out = conv_transpose_output_size(size, k, s, p, op, d)
     k_eff = effective_kernel_size(k, d)
     if p > k_eff - 1:
-        raise ValueError(
-            f"padding={p} is too large to draw: the equivalent convolution pads by "
-            f"dilation*(kernel_size-1) - padding, so padding must be between 0 and {k_eff - 1}")
+        fail("padding", p, f"must be between 0 and {k_eff - 1} to draw: the equivalent "
+                           "convolution pads by dilation*(kernel_size-1) - padding")
     grid = (size - 1) * s + 1 + 2 * (k_eff - 1 - p) + op
     # The equivalent stride-1 convolution over the grid must give the transposed size.
     assert conv_output_size(grid, k, 1, 0, d) == out
@@ -178,8 +177,8 @@ def conv_geometry(size: int, kernel_size: int, stride: int = 1, padding: int = 0
 
 def _check_drawable(size: int, grid: int) -> None:
     if grid > MAX_DRAW_SIZE:
-        raise ValueError(f"size={size}: draws a {grid}x{grid} grid, at most "
-                         f"{MAX_DRAW_SIZE}x{MAX_DRAW_SIZE} is drawn: use a smaller size or padding")
+        fail("size", size, f"draws a {grid}x{grid} grid, at most {MAX_DRAW_SIZE}x"
+                           f"{MAX_DRAW_SIZE} is drawn: use a smaller size or padding")
 
 
 def conv_frames(size: int, kernel_size: int, stride: int = 1, padding: int = 0,
@@ -299,10 +298,10 @@ def plot_conv_arithmetic(size: int, kernel_size: int, stride: int = 1, padding: 
     frames = conv_frames(size, kernel_size, stride, padding, dilation, transposed,
                          output_padding)
     if isinstance(frame, bool) or not isinstance(frame, int):
-        raise TypeError(f"frame={frame!r} has type {type(frame).__name__}; it must be an int")
+        fail("frame", frame, f"must be an int (got {type(frame).__name__})", TypeError)
     if not 0 <= frame < len(frames):
-        raise ValueError(f"frame={frame} is out of range: it must be between 0 and "
-                         f"{len(frames) - 1} (one frame per output pixel)")
+        fail("frame", frame, f"must be between 0 and {len(frames) - 1} (one frame per output "
+                             "pixel)")
     fig = plt.figure(figsize=_figsize(g))
     _Drawing(fig, g).show(frames[frame])
     return fig
@@ -321,13 +320,13 @@ def save_conv_animation(path: str | os.PathLike, size: int, kernel_size: int, st
     """
     path = Path(path)
     if path.suffix.lower() != ".gif":
-        raise ValueError(f"path={str(path)!r} must end in .gif")
+        fail("path", str(path), "must end in .gif")
     fps = _check_int("fps", fps)
     g = conv_geometry(size, kernel_size, stride, padding, dilation, transposed, output_padding)
     if g.output_size ** 2 > MAX_FRAMES:
-        raise ValueError(f"size={size}: gives {g.output_size}x{g.output_size} = "
-                         f"{g.output_size ** 2} frames, at most {MAX_FRAMES} are rendered "
-                         f"(one per output pixel): use a smaller size")
+        fail("size", size, f"gives {g.output_size}x{g.output_size} = {g.output_size ** 2} "
+                           f"frames, at most {MAX_FRAMES} are rendered (one per output pixel): "
+                           "use a smaller size")
     frames = conv_frames(size, kernel_size, stride, padding, dilation, transposed,
                          output_padding)
     fig = Figure(figsize=_figsize(g), dpi=GIF_DPI)

@@ -104,10 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_summary(args: argparse.Namespace) -> None:
-    if args.input_size is not None and min(args.input_size) < 1:
-        raise ValueError(f"--input-size must be three positive ints C H W, "
-                         f"got {' '.join(map(str, args.input_size))}")
     model = get_model(args.model)
+    fixed = getattr(model, "input_size", None)   # the models of lenet.models take one size
+    if args.input_size is not None and (min(args.input_size) < 1 or (
+            fixed is not None and tuple(args.input_size) != tuple(fixed))):
+        allowed = ("three positive ints C H W" if fixed is None else
+                   f"{' '.join(map(str, fixed))} (C H W): {type(model).__name__} takes "
+                   f"{'x'.join(map(str, fixed))} images")
+        raise ValueError(f"--input-size={' '.join(map(str, args.input_size))}: must be "
+                         f"{allowed}")
     print(summary(model, args.input_size or model.input_size))
 
 

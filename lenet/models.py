@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_tensor, fail
+from ._checks import check_choice, check_tensor, fail
 from .layers import (
     C3_TABLE,
     RBFOutput,
@@ -50,14 +50,12 @@ class _Classifier(nn.Module):
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise ValueError naming the expected shape if ``x`` is not ``(N, *input_size)``."""
+        c, h, w = self.input_size
+        wanted = f"{type(self).__name__} expects input of shape (N, {c}, {h}, {w})"
         if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{type(self).__name__} expects a torch.Tensor of shape "
-                            f"(N, {', '.join(map(str, self.input_size))}), got {type(x).__name__}")
+            fail("x", x, wanted, TypeError)
         if x.dim() != 4 or tuple(x.shape[1:]) != tuple(self.input_size):
-            c, h, w = self.input_size
-            raise ValueError(
-                f"{type(self).__name__} expects input of shape (N, {c}, {h}, {w}), "
-                f"got {tuple(x.shape)}")
+            fail("x", x, wanted)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
@@ -248,13 +246,7 @@ MODELS: dict[str, type[_Classifier]] = {
 
 def get_model(name: str, **kwargs) -> nn.Module:
     """Build a model by its registry name (one of :data:`MODELS`)."""
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str, one of {sorted(MODELS)}, got {type(name).__name__}")
-    try:
-        cls = MODELS[name]
-    except KeyError:
-        raise ValueError(f"model must be one of {sorted(MODELS)}, got {name!r}") from None
-    return cls(**kwargs)
+    return MODELS[check_choice("name", name, sorted(MODELS))](**kwargs)
 
 
 class LeNetGAP(_Classifier):

@@ -63,13 +63,12 @@ def _pair(fn: str, name: str, value: object, minimum: int = 1) -> Pair:
     try:
         for v in value if isinstance(value, (tuple, list)) else (value,):
             if isinstance(v, int) and v > MAX_PARAM:
-                raise ValueError(f"{name}={v}: must be <= {MAX_PARAM} (the reference ops are "
-                                 f"for small examples)")
+                fail(name, v, f"must be <= {MAX_PARAM} (the reference ops are for small "
+                              "examples)")
         if isinstance(value, (tuple, list)):
             if len(value) != 2:
-                raise ValueError(
-                    f"{name}={value!r} has {len(value)} entries; {name} must be an int or a "
-                    f"(height, width) pair of ints >= {minimum}")
+                fail(name, value, f"must be an int or a (height, width) pair of ints >= "
+                                  f"{minimum}")
             return _check_int(name, value[0], minimum), _check_int(name, value[1], minimum)
         v = _check_int(name, value, minimum)
         return v, v

@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import nn
 
-from .layers import RBFOutput, check_number, check_tensor
+from ._checks import check_number, check_tensor, fail
+from .layers import RBFOutput
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 #: The paper's ``mu``: the step of a parameter with no curvature is ``lr / MU``.
@@ -42,7 +43,7 @@ def loss_hessians(scores: torch.Tensor, labels: torch.Tensor, loss_fn: LossFn) -
     """
     check_tensor("scores", scores)
     if scores.dim() != 2:
-        raise ValueError(f"scores must have shape (N, C), got {tuple(scores.shape)}")
+        fail("scores", scores, "must have shape (N, C)")
     s = scores.detach().requires_grad_(True)
     with torch.enable_grad():
         grad = torch.autograd.grad(loss_fn(s, labels) * len(s), s, create_graph=True)[0]
@@ -102,9 +103,10 @@ def gauss_newton_diagonal(model: nn.Module, images: torch.Tensor, labels: torch.
     example) and is put back in the mode it was in.
     """
     check_tensor("images", images)
-    if len(images) == 0 or len(images) != len(labels):
-        raise ValueError(f"images and labels must hold the same number (>= 1) of examples, "
-                         f"got {len(images)} and {len(labels)}")
+    if len(images) == 0:
+        fail("images", images, "must hold at least one example")
+    if len(images) != len(labels):
+        fail("labels", labels, f"must hold one label per image ({len(images)})")
     params = [p for p in model.parameters() if p.requires_grad]
     body, head = split if split is not None else output_split(model)
     was_training = model.training
@@ -147,8 +149,7 @@ class SDLM(torch.optim.Optimizer):
 
     def __init__(self, params: Iterable[torch.Tensor], lr: float, mu: float = MU) -> None:
         for name, value in (("lr", lr), ("mu", mu)):
-            if not check_number(name, value) > 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
+            check_number(name, value, positive=True)
         super().__init__(params, {"lr": float(lr), "mu": float(mu)})
 
     def _params(self) -> list[torch.Tensor]:
@@ -158,14 +159,14 @@ class SDLM(torch.optim.Optimizer):
         """Use ``diagonals`` (one tensor per parameter, in order) as ``h`` from now on."""
         params = self._params()
         if len(diagonals) != len(params):
-            raise ValueError(f"diagonals must hold one tensor per parameter ({len(params)}), "
-                             f"got {len(diagonals)}")
+            fail("diagonals", diagonals, f"must hold one tensor per parameter ({len(params)}), "
+                                         f"got {len(diagonals)}")
         for i, (p, h) in enumerate(zip(params, diagonals)):
             if tuple(h.shape) != tuple(p.shape):
-                raise ValueError(f"diagonals[{i}] must have the shape of its parameter "
-                                 f"{tuple(p.shape)}, got {tuple(h.shape)}")
+                fail(f"diagonals[{i}]", h, f"must have the shape of its parameter "
+                                           f"{tuple(p.shape)}")
             if not torch.all(h >= 0):
-                raise ValueError(f"diagonals[{i}] must be >= 0 (a Gauss-Newton diagonal)")
+                fail(f"diagonals[{i}]", h, "must be >= 0 (a Gauss-Newton diagonal)")
             self.state[p]["h"] = h.detach().to(p.device, p.dtype).clone()
 
     @torch.no_grad()

@@ -103,7 +103,7 @@ CASES = [
     # building blocks and models
     ("subsampling-0", lambda: layers.Subsampling(0), ValueError, "channels"),
     ("rbf-nan", lambda: layers.RBFOutput(torch.full((2, 2), NAN)), ValueError, "prototypes"),
-    ("get-model", lambda: models.get_model("lenet6"), ValueError, "model"),
+    ("get-model", lambda: models.get_model("lenet6"), ValueError, "name"),
     ("model-shape", lambda: models.LeNet5()(X), ValueError, "(N, 1, 32, 32)"),
     ("sdlm-lr", lambda: sdlm.SDLM([nn.Parameter(torch.zeros(1))], lr=0.0), ValueError, "lr"),
     ("sdlm-mu-nan", lambda: sdlm.SDLM([nn.Parameter(torch.zeros(1))], 0.1, mu=NAN), ValueError,

@@ -60,9 +60,9 @@ def _value_errors(tmp: Path) -> list:
     quick = ["--data-root", str(fake), "--epochs", "1", "--no-progress"]
     cases = [
         (["summary", "lenet5", "--input-size", "1", "28", "28"],
-         ("(N, 1, 32, 32)", "(1, 1, 28, 28)")),
+         ("--input-size", "1 28 28", "1x32x32")),
         (["summary", "lenet", "--input-size", "0", "28", "28"],
-         ("--input-size", "positive", "0 28 28")),
+         ("--input-size", "0 28 28", "1x28x28")),
         (["train", "--epochs", "0"], ("--epochs", ">= 1", "got 0")),
         (["train", "--batch-size", "-5"], ("--batch-size", "got -5")),
         (["train", "--lr", "-0.1"], ("--lr", "> 0", "-0.1")),
@@ -164,7 +164,8 @@ def _python_m_lenet(*argv: str, env: dict | None = None) -> subprocess.Completed
 @pytest.mark.parametrize(("argv", "status", "says"), [
     pytest.param(["train", "--epochs", "zero"], 2, "usage: python -m lenet", id="usage"),
     pytest.param(["summary", "lenet5", "--input-size", "1", "28", "28"], 2,
-                 "error: LeNet5 expects input of shape (N, 1, 32, 32)", id="bad-value"),
+                 "error: --input-size=1 28 28: must be 1 32 32 (C H W): LeNet5 takes 1x32x32 "
+                 "images", id="bad-value"),
     pytest.param(["train", "--epochs", "-1"], 2, "error: --epochs must be >= 1", id="bad-epochs"),
     pytest.param(["train", "--model", "cifar-net"], 2,
                  "error: --model cifar-net takes 3x32x32 images; --dataset mnist has 1x28x28 "

@@ -103,7 +103,7 @@ BAD_INPUT = [
                  ("CifarNet", "(N, 3, 32, 32)", "(2, 1, 32, 32)"), id="cifarnet-gray"),
     pytest.param(_call, (LeNet5, np.zeros((1, 1, 32, 32), dtype=np.float32)), TypeError,
                  ("LeNet5", "torch.Tensor", "ndarray", "(N, 1, 32, 32)"), id="lenet5-numpy"),
-    pytest.param(get_model, ("lenet6",), ValueError, ("model", "'lenet5'", "'lenet6'"),
+    pytest.param(get_model, ("lenet6",), ValueError, ("name", "'lenet5'", "'lenet6'"),
                  id="get-model-unknown"),
     pytest.param(get_model, (5,), TypeError, ("name", "str", "int"), id="get-model-int"),
     pytest.param(LeNet, (0,), ValueError, ("num_classes", ">= 1", "got 0"), id="lenet-classes-0"),
