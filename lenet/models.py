@@ -34,7 +34,6 @@ from .layers import (
     check_int,
     map_loss,
 )
-from .pooling import AvgPool2d
 from .prototypes import rbf_prototypes
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
@@ -147,8 +146,7 @@ class LeNet(_Classifier):
 
     input_size = (1, 28, 28)
     activation: Callable[[], nn.Module] = nn.Sigmoid
-    # nn.AvgPool2d's results, computed faster in fit's channels_last fast path (lenet.pooling)
-    pool: Callable[[], nn.Module] = staticmethod(lambda: AvgPool2d(kernel_size=2, stride=2))
+    pool: Callable[[], nn.Module] = staticmethod(lambda: nn.AvgPool2d(kernel_size=2, stride=2))
 
     def __init__(self, num_classes: int = 10) -> None:
         super().__init__()

@@ -75,3 +75,19 @@ def test_a_failing_compile_lever_is_reported_not_raised(monkeypatch):
     assert result["errors"] == {"compile": "RuntimeError: no C++ compiler"}
     assert set(result["speedups_vs_fast_path"]) == {"threads_2"}
     assert result["train_acc_first_epoch"].keys() == {"fast_path", "threads_2"}
+
+
+def test_the_avgpool_lever_computes_lenets_average_pooling():
+    """The avgpool lever times LeNet with its pools computed as a depthwise convolution: the
+    same averages and gradients as nn.AvgPool2d (channels_last, as in the fast path)."""
+    torch.manual_seed(0)
+    plain = LeNet().to(memory_format=torch.channels_last)
+    torch.manual_seed(0)
+    depthwise = cpu.lenet_with_depthwise_avgpool().to(memory_format=torch.channels_last)
+    assert sum(isinstance(m, cpu.DepthwiseAvgPool2d) for m in depthwise.modules()) == 2
+    x = torch.rand(8, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    for model in (plain, depthwise):
+        model(x).square().sum().backward()
+    torch.testing.assert_close(depthwise(x), plain(x), rtol=1e-5, atol=1e-6)
+    for a, b in zip(depthwise.parameters(), plain.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
