@@ -300,3 +300,16 @@ def test_predict_prints_the_top_3_classes(cli_world, tmp_path, capsys):
         assert len(err.splitlines()) == 1 and err.startswith("error: ") and bad[0] in err
     assert main(["predict", str(tmp_path / "none.pt"), "--index", "0"]) == 2
     assert "none.pt" in capsys.readouterr().err
+
+
+def test_the_mnist_models_pair_with_both_mnist_datasets_and_not_with_cifar10():
+    """Fashion-MNIST's images are MNIST's shape (1x28x28): every MNIST model takes both."""
+    from lenet.cli import _check_pairing
+    from lenet.data import lenet5_input
+    from lenet.models import LeNet, LeNet5
+
+    for dataset in ("mnist", "fashion-mnist"):
+        _check_pairing("lenet", LeNet(), None, dataset)
+        _check_pairing("lenet5", LeNet5(), lenet5_input, dataset)
+    with pytest.raises(ValueError, match="--dataset cifar10"):
+        _check_pairing("lenet", LeNet(), None, "cifar10")

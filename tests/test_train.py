@@ -421,3 +421,43 @@ def test_progress_shows_speed_on_a_terminal_and_no_timings_elsewhere(monkeypatch
     monkeypatch.setattr(sys, "stderr", quiet)
     _fit(_data(n=64), epochs=2, batch_size=16, progress=False)
     assert quiet.getvalue() == ""
+
+
+def test_resume_with_onecycle_restores_the_schedule_and_matches_an_uninterrupted_run(tmp_path):
+    """A resumed onecycle run continues the learning-rate schedule where it stopped (the
+    scheduler's state is in the checkpoint), so it ends exactly like the uninterrupted run."""
+    x, y = _data(n=96)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_one_epoch(epoch: int, history) -> None:
+        if epoch == 1:
+            raise Killed
+
+    def run(resume: bool, on_epoch=None):
+        seed_everything(0)
+        model = LeNet()
+        history = fit(model, (x, y), epochs=3, lr=0.1, batch_size=32, progress=False,
+                      device="cpu", schedule="onecycle", checkpoint=tmp_path / "run.pt",
+                      resume=resume, overwrite=not resume, on_epoch=on_epoch)
+        return history, model.state_dict()
+
+    full, full_state = run(resume=False)
+    with pytest.raises(Killed):
+        run(resume=False, on_epoch=kill_after_one_epoch)   # its checkpoint holds epoch 1
+    resumed, resumed_state = run(resume=True)
+    assert resumed.lr == full.lr and resumed == full
+    for key, value in full_state.items():
+        assert torch.equal(value, resumed_state[key])
+
+
+def test_resume_from_a_missing_checkpoint_trains_every_epoch(tmp_path, capsys):
+    x, y = _data(n=64)
+    seed_everything(0)
+    fresh = fit(LeNet(), (x, y), epochs=2, lr=0.1, batch_size=32, progress=False, device="cpu")
+    seed_everything(0)
+    resumed = fit(LeNet(), (x, y), epochs=2, lr=0.1, batch_size=32, progress=False,
+                  device="cpu", checkpoint=tmp_path / "none.pt", resume=True)
+    assert resumed == fresh and len(resumed.train_loss) == 2
+    assert "no checkpoint" in capsys.readouterr().err
