@@ -130,12 +130,33 @@ def _qualify_translated_glue(app: Sphinx, config: Any) -> None:
     i18n.publish_msgstr = publish_msgstr
 
 
+def write_index_redirect(app: Sphinx, exception: Exception | None) -> None:
+    """The site's ``index.html``: a redirect to the first page, as sphinx-external-toc writes
+    it (that extension then leaves an existing file alone), plus the favicon and a title, so
+    that a browser opening the bare address asks for no ``/favicon.ico`` outside the book."""
+    root = str(app.config.root_doc)
+    index = os.path.join(app.outdir, "index.html")
+    if exception is not None or app.builder.format != "html" or root == "index":
+        return
+    icon = os.path.basename(str(app.config.html_favicon or ""))
+    lang = str(app.config.language or "en").replace("_", "-")
+    title = app.config.html_title or app.config.project
+    link = f'<link rel="icon" href="_static/{icon}">\n' if icon else ""
+    with open(index, "w", encoding="utf-8") as out:
+        out.write(f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n'
+                  f'<meta charset="utf-8">\n<title>{title}</title>\n{link}'
+                  f'<meta http-equiv="Refresh" content="0; url={root}.html" />\n</head>\n'
+                  f'<body><a href="{root}.html">{title}</a></body>\n</html>\n')
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("config-inited", _qualify_translated_glue)
     app.add_config_value("book_language", "en", "html")
     app.add_config_value("book_editions", {}, "html")
     app.connect("html-page-context", add_switcher)
     app.connect("html-page-context", drop_thebe, priority=900)
+    # before sphinx-external-toc's own redirect (default priority 500), which then stands back
+    app.connect("build-finished", write_index_redirect, priority=400)
     # napoleon processes docstrings at the default priority, 500
     app.connect("autodoc-process-docstring", keep_data_docstring, priority=100)
     app.connect("autodoc-process-docstring", restore_data_docstring, priority=900)
