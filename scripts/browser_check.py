@@ -495,9 +495,13 @@ def check_search(driver, base: str, folder: str = "") -> list[str]:
 
     query = EDITIONS[folder][1]
     driver.get(base + folder + "search.html?q=" + quote(query))
+    # Sphinx lists the results one by one, then writes their count into the summary: wait
+    # for the count, or a chapter listed late reads as missing on a busy machine.
     try:
         WebDriverWait(driver, 30).until(lambda d: d.execute_script(
-            "return document.querySelectorAll('#search-results ul.search li').length") > 0)
+            "const s = document.querySelector('#search-results .search-summary');"
+            "return s !== null && /\\d/.test(s.textContent) &&"
+            " document.querySelectorAll('#search-results ul.search li').length > 0;"))
     except TimeoutException:
         return [f"search for {query!r} listed no results within 30 s"]
     text, links = driver.execute_script(

@@ -39,7 +39,7 @@ finish() {  # finish NAME TITLE: wait for NAME, print its log and how it ended
 }
 
 echo "==> running stages 1-3 side by side (logs in $LOGS), then stage 4"
-start pytest python -m pytest tests -q -p no:cacheprovider -n 2
+start pytest python -m pytest tests -q -p no:cacheprovider -n 2 --durations=25
 start nbval python -m pytest --nbval --nbval-current-env --nbval-cell-timeout=600 -q \
     -p no:cacheprovider notebooks
 start build_en python scripts/strict_build.py
