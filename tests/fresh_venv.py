@@ -1,64 +1,90 @@
-"""Fresh virtual environments for the install tests, with torch linked in from this one.
+"""Fresh virtual environments for the install tests, seeing only what was asked for.
 
-torch and torchvision are gigabytes and cannot be downloaded offline, so a fresh venv gets
-them (and only them, with their own dependencies) through a ``.pth`` file pointing at a
-folder of symlinks into this environment. Everything else it has, it installed itself.
+A fresh venv gets the third-party packages a test names (requirement strings such as
+``"matplotlib>=3.7"`` or ``"ipykernel"``) together with everything they depend on, and
+nothing else: a ``.pth`` file points at a folder of symlinks into this environment's
+copies. pip, run in the fresh venv, sees them as installed. So a test installs only the
+project itself there, and what it then imports must come from the named requirements'
+dependency closure: a missing requirement fails it just as a real install would, without
+unpacking gigabytes (torch) and hundreds of megabytes (SciPy, pandas) again.
 """
 
 from __future__ import annotations
 
 import importlib.metadata as md
 import os
-import re
 import subprocess
 import sys
 import sysconfig
 from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 
 def _top_level_entries(dist: md.Distribution) -> set[str]:
     return {Path(str(f)).parts[0] for f in dist.files or [] if not str(f).startswith("..")}
 
 
-def torch_closure(exclude: set[str]) -> list[md.Distribution]:
-    """torch, torchvision and what they depend on (but ``exclude``), as installed here."""
-    seen: dict[str, md.Distribution] = {}
-    todo = ["torch", "torchvision"]
+def _applies(req: Requirement, extras: set[str]) -> bool:
+    """Whether ``req`` is needed here, given the extras asked of the package requiring it."""
+    if req.marker is None:
+        return True
+    return any(req.marker.evaluate({"extra": extra}) for extra in extras or {""})
+
+
+def closure(requirements: list[str]) -> list[md.Distribution]:
+    """The installed distributions that ``requirements`` name, with all they depend on (extras
+    followed as asked, environment markers evaluated); each must be installed here."""
+    seen: dict[str, set[str]] = {}
+    found: dict[str, md.Distribution] = {}
+    todo = [Requirement(r) for r in requirements]
     while todo:
-        name = todo.pop().lower().replace("_", "-")
-        if name in seen or name in exclude:
+        req = todo.pop()
+        name = canonicalize_name(req.name)
+        extras = set(req.extras)
+        if name in seen and extras <= seen[name]:
             continue
-        try:
-            dist = md.distribution(name)
-        except md.PackageNotFoundError:
-            continue
-        seen[name] = dist
-        for req in dist.requires or []:
-            if "extra ==" not in req:
-                todo.append(re.split(r"[<>=!~\[;\s(]", req, maxsplit=1)[0])
-    return list(seen.values())
+        seen[name] = seen.get(name, set()) | extras
+        if name not in found:
+            found[name] = md.distribution(name)   # PackageNotFoundError: not installed here
+        for line in found[name].requires or []:
+            try:
+                dep = Requirement(line)
+            except InvalidRequirement:
+                continue
+            if _applies(dep, extras):
+                todo.append(dep)
+    return list(found.values())
 
 
-def link_torch(target: Path, exclude: set[str] = frozenset({"numpy", "pillow"})) -> Path:
-    """Symlink torch, torchvision and their dependencies (but ``exclude``) into ``target``."""
+def link_packages(target: Path, requirements: list[str],
+                  exclude: frozenset[str] = frozenset()) -> Path:
+    """Symlink the distributions of ``closure(requirements)`` but those named in ``exclude``
+    into ``target``."""
     target.mkdir(parents=True, exist_ok=True)
     site = Path(sysconfig.get_paths()["purelib"])
-    for dist in torch_closure(set(exclude)):
+    for dist in closure(requirements):
+        if canonicalize_name(dist.metadata["Name"]) in exclude:
+            continue
         for entry in _top_level_entries(dist):
             if (site / entry).exists() and not (target / entry).exists():
                 (target / entry).symlink_to(site / entry)
     return target
 
 
-def make_venv(where: Path) -> Path:
-    """A new venv at ``where`` (no access to this one's packages) that sees torch; its python."""
+def make_venv(where: Path, requirements: list[str],
+              exclude: frozenset[str] = frozenset()) -> Path:
+    """A new venv at ``where`` that sees ``requirements`` and their dependencies (from this
+    environment), but the distributions named in ``exclude``, and nothing else of it;
+    returns its python."""
     subprocess.run([sys.executable, "-m", "venv", str(where)], check=True, timeout=300)
     python = where / "bin" / "python"
     purelib = subprocess.run([str(python), "-c",
                               "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              check=True, capture_output=True, text=True).stdout.strip()
-    links = link_torch(where.parent / f"{where.name}-torch")
-    Path(purelib, "torch-from-the-project.pth").write_text(f"{links}\n")
+    links = link_packages(where.parent / f"{where.name}-packages", requirements, exclude)
+    Path(purelib, "packages-from-the-project.pth").write_text(f"{links}\n")
     return python
 
 

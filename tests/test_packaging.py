@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import tomllib
 from fresh_venv import clean_env, make_venv
+from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,11 +56,27 @@ def test_build_makes_a_wheel_and_an_sdist(dist: Path) -> None:
         assert f"lenet-{version}/LICENSE" in archive.getnames()
 
 
+def wheel_requirements(wheel: Path) -> list[str]:
+    """The wheel's ``Requires-Dist`` entries that a plain install (no extras) takes."""
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        lines = archive.read(name).decode().splitlines()
+    reqs = [Requirement(line.split(":", 1)[1].strip()) for line in lines
+            if line.startswith("Requires-Dist:")]
+    return [str(r) for r in reqs if r.marker is None or r.marker.evaluate({"extra": ""})]
+
+
+def test_wheel_requirements_are_the_dependencies_without_extras(dist: Path) -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert wheel_requirements(next(dist.glob("*.whl"))) == project["dependencies"]
+
+
 @pytest.mark.slow
 def test_the_wheel_runs_outside_the_repository(dist: Path, tmp_path: Path) -> None:
-    python = make_venv(tmp_path / "venv")
-    env = clean_env(tmp_path / "venv")
+    # the venv sees what the wheel says it requires (and their dependencies), nothing else
     wheel = next(dist.glob("*.whl"))
+    python = make_venv(tmp_path / "venv", wheel_requirements(wheel))
+    env = clean_env(tmp_path / "venv")
     subprocess.run([str(python), "-m", "pip", "install", "--quiet", str(wheel)], check=True,
                    env=env, cwd=tmp_path, timeout=600)
 
