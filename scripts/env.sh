@@ -11,15 +11,23 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "==> creating $VENV"
   "$PY" -m venv "$VENV"
 fi
+# pip installs without compiling bytecode (--no-compile): most of the 15,000 Python files it
+# unpacks (torch's above all) are never imported here, and compiling them all takes longer
+# than the rest of the install after the download. Bytecode is written instead as modules are
+# first imported, so this environment writes it even where PYTHONDONTWRITEBYTECODE is set;
+# one warm-up import right after the install compiles what every stage imports.
+unset PYTHONDONTWRITEBYTECODE
 # Reinstall only when requirements.txt or pyproject.toml changed since the last install.
 STAMP="$VENV/.lenet-installed"
 WANT="$(cat "$ROOT/requirements.txt" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   echo "==> installing requirements into $VENV (torch is large: a few minutes the first time)"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet -r "$ROOT/requirements.txt"
-  "$VENV/bin/python" -m pip install --quiet --no-deps "d2l==1.0.3"
-  "$VENV/bin/python" -m pip install --quiet --no-deps -e "$ROOT"
+  "$VENV/bin/python" -m pip install --quiet --no-compile -r "$ROOT/requirements.txt"
+  "$VENV/bin/python" -m pip install --quiet --no-compile --no-deps "d2l==1.0.3"
+  "$VENV/bin/python" -m pip install --quiet --no-compile --no-deps -e "$ROOT"
+  "$VENV/bin/python" -c "import torch, torchvision, matplotlib.pyplot, pandas, scipy.signal, \
+sphinx.application, jupyter_book.cli.main, myst_nb, ipykernel.kernelapp, nbval, d2l.torch"
   # A kernel named python3 that runs this venv's interpreter, found first via JUPYTER_PATH,
   # so notebooks never execute in whatever other python3 kernel a machine happens to have.
   "$VENV/bin/python" -m ipykernel install --prefix "$VENV" --name python3 \
