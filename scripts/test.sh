@@ -4,14 +4,17 @@
 # notebook execution error fails it), then the built pages of both checked in headless
 # Chromium (installed from Debian by the check itself when missing).
 #
-# The stages share the machine instead of taking turns: no stage reads what another writes,
-# except the browser check, which starts as soon as both builds are done. pytest runs two
-# pytest-xdist workers; nbval and the two builds each run every notebook, in their own
-# process. A notebook pins its own thread count, so its numbers do not depend on what else
-# runs; idle OpenMP threads sleep instead of spinning (OMP_WAIT_POLICY=PASSIVE), so that
-# processes sharing the cores do not slow each other down. Each stage writes a log in
-# _build/logs/, printed in stage order when the stage ends; the first failure is reported
-# after every stage has finished.
+# The stages share the machine instead of taking turns. pytest runs two pytest-xdist
+# workers; nbval and the Chinese build each run every notebook, in their own process. nbval
+# stores each notebook that passes, with the outputs it just produced, in the English build's
+# execution cache (scripts/nbval_cache.py), and the English build starts when nbval ends: it
+# takes those outputs instead of running the notebooks a third time, and runs any notebook
+# that nbval did not pass itself, so a notebook that raises still fails it. The browser check
+# starts as soon as both builds are done. A notebook pins its own thread count, so its numbers
+# do not depend on what else runs; idle OpenMP threads sleep instead of spinning
+# (OMP_WAIT_POLICY=PASSIVE), so that processes sharing the cores do not slow each other down.
+# Each stage writes a log in _build/logs/, printed in stage order when the stage ends; the
+# first failure is reported after every stage has finished.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/env.sh"
@@ -40,11 +43,13 @@ finish() {  # finish NAME TITLE: wait for NAME, print its log and how it ended
 
 echo "==> running stages 1-3 side by side (logs in $LOGS), then stage 4"
 start pytest python -m pytest tests -q -p no:cacheprovider -n 2 --durations=25
-start nbval python -m pytest --nbval --nbval-current-env --nbval-cell-timeout=600 -q \
-    -p no:cacheprovider notebooks
-start build_en python scripts/strict_build.py
+start nbval env PYTHONPATH="$ROOT/scripts${PYTHONPATH:+:$PYTHONPATH}" \
+    python -m pytest --nbval --nbval-current-env --nbval-cell-timeout=600 -q \
+    -p no:cacheprovider -p nbval_cache --nbval-cache-into "$ROOT/_build/.jupyter_cache" notebooks
 start build_zh_CN python scripts/i18n.py build --strict
 
+finish nbval "2/4 nbval (every notebook, outputs compared strictly)"
+start build_en python scripts/strict_build.py
 finish build_en "3/4 strict book build (English)"
 finish build_zh_CN "3/4 strict book build (the Chinese edition, into _build/html/zh_CN)"
 if [ "${STATUS[build_en]}" -eq 0 ] && [ "${STATUS[build_zh_CN]}" -eq 0 ]; then
@@ -53,7 +58,6 @@ else
   start browser bash -c 'echo "not run: a build failed"; exit 1'
 fi
 finish pytest "1/4 pytest (lenet)"
-finish nbval "2/4 nbval (every notebook, outputs compared strictly)"
 finish browser "4/4 browser check (every built page of both editions, offline, in headless Chromium)"
 
 FAILED=""
