@@ -10,7 +10,9 @@
 # execution cache (scripts/nbval_cache.py), and the English build starts when nbval ends: it
 # takes those outputs instead of running the notebooks a third time, and runs any notebook
 # that nbval did not pass itself, so a notebook that raises still fails it. The browser check
-# starts as soon as both builds are done. A notebook pins its own thread count, so its numbers
+# starts as soon as both builds are done. pytest, which ends well before the browser check
+# can start, runs at a lower priority (nice), so that the builds on the way to it go first.
+# A notebook pins its own thread count, so its numbers
 # do not depend on what else runs; idle OpenMP threads sleep instead of spinning
 # (OMP_WAIT_POLICY=PASSIVE), so that processes sharing the cores do not slow each other down.
 # Each stage writes a log in _build/logs/, printed in stage order when the stage ends; the
@@ -42,7 +44,7 @@ finish() {  # finish NAME TITLE: wait for NAME, print its log and how it ended
 }
 
 echo "==> running stages 1-3 side by side (logs in $LOGS), then stage 4"
-start pytest python -m pytest tests -q -p no:cacheprovider -n 2 --durations=25
+start pytest nice -n 10 python -m pytest tests -q -p no:cacheprovider -n 2 --durations=25
 start nbval env PYTHONPATH="$ROOT/scripts${PYTHONPATH:+:$PYTHONPATH}" \
     python -m pytest --nbval --nbval-current-env --nbval-cell-timeout=600 -q \
     -p no:cacheprovider -p nbval_cache --nbval-cache-into "$ROOT/_build/.jupyter_cache" notebooks
