@@ -40,10 +40,8 @@ import argparse
 import functools
 import http.server
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -52,6 +50,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 from xml.etree import ElementTree
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import system_packages  # noqa: E402  (scripts/system_packages.py)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -67,15 +68,6 @@ SKIP_SCHEMES = ("http:", "https:", "mailto:", "javascript:", "data:", "tel:")
 RAW_MATH = re.compile(r"(?<![\\$\w])\$[^$\s][^$\n]{0,200}?\$(?!\w)|\\\(.{1,200}?\\\)|\$\$")
 
 
-def _has_chinese_font() -> bool:
-    """Whether Noto CJK (Debian's fonts-noto-cjk), the Chinese edition's font, is installed."""
-    if not shutil.which("fc-list"):
-        return False
-    fonts = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True,
-                           check=False)
-    return "Noto Sans CJK" in fonts.stdout
-
-
 def ensure_chromium() -> None:
     """Install Debian's chromium and chromium-driver when they are missing (needs root).
 
@@ -84,14 +76,10 @@ def ensure_chromium() -> None:
     """
     packages = [] if CHROMIUM.exists() and CHROMEDRIVER.exists() else [
         "chromium", "chromium-driver"]
-    if not _has_chinese_font():
-        packages.append("fonts-noto-cjk")
-    if not packages:
-        return
-    print(f"==> installing {' '.join(packages)} (apt-get)", flush=True)
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=True, env=env)
+    if not system_packages.has_cjk_font():
+        packages.append(system_packages.CJK_FONT_PACKAGE)
+    if packages:
+        system_packages.apt_install(packages, "the browser check")
 
 
 class _PageParser(HTMLParser):

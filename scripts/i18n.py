@@ -38,6 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import system_packages  # noqa: E402  (scripts/system_packages.py)
+
 LANGUAGE = "zh_CN"
 LOCALES = ROOT / "locales"
 PO_DIR = LOCALES / LANGUAGE / "LC_MESSAGES"
@@ -336,29 +340,10 @@ def translated_toc(out: Path) -> Path:
     return out
 
 
-def has_cjk_font() -> bool:
-    """Whether Noto CJK (Debian's fonts-noto-cjk), which the figures draw Chinese with, is
-    installed."""
-    if not shutil.which("fc-list"):
-        return False
-    fonts = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True,
-                           check=False)
-    return "Noto Sans CJK" in fonts.stdout
-
-
 def ensure_cjk_font() -> None:
     """Install fonts-noto-cjk with apt-get when it is missing (needs root)."""
-    if has_cjk_font():
-        return
-    print("==> installing fonts-noto-cjk (apt-get): the figures' Chinese", flush=True)
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    try:
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "fonts-noto-cjk"], check=True,
-                       env=env)
-    except (OSError, subprocess.CalledProcessError) as error:
-        raise SystemExit(f"could not install fonts-noto-cjk ({error}): install it yourself "
-                         "(sudo apt-get install fonts-noto-cjk), then rerun") from error
+    if not system_packages.has_cjk_font():
+        system_packages.apt_install([system_packages.CJK_FONT_PACKAGE], "the figures' Chinese")
 
 
 def build(strict: bool = False, html_dir: Path | None = None) -> int:
