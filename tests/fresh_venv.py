@@ -74,11 +74,12 @@ def link_packages(target: Path, requirements: list[str],
 
 
 def make_venv(where: Path, requirements: list[str],
-              exclude: frozenset[str] = frozenset()) -> Path:
+              exclude: frozenset[str] = frozenset(), with_pip: bool = True) -> Path:
     """A new venv at ``where`` that sees ``requirements`` and their dependencies (from this
     environment), but the distributions named in ``exclude``, and nothing else of it;
-    returns its python."""
-    subprocess.run([sys.executable, "-m", "venv", str(where)], check=True, timeout=300)
+    returns its python. Without ``with_pip``, install into it with :func:`pip_into`."""
+    subprocess.run([sys.executable, "-m", "venv", str(where),
+                    *([] if with_pip else ["--without-pip"])], check=True, timeout=300)
     python = where / "bin" / "python"
     purelib = subprocess.run([str(python), "-c",
                               "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
@@ -96,3 +97,9 @@ def clean_env(venv: Path, **extra: str) -> dict[str, str]:
     env.update(PATH=f"{venv / 'bin'}:{env['PATH']}", PYTHONNOUSERSITE="1",
                PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_COMPILE="1", **extra)
     return env
+
+
+def pip_into(python: Path) -> list[str]:
+    """The command that runs this environment's pip on the venv of ``python`` (one made
+    without a pip of its own: creating a venv's pip is most of the time ``venv`` takes)."""
+    return [sys.executable, "-m", "pip", "--python", str(python)]

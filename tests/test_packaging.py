@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
-from fresh_venv import clean_env, make_venv
+from fresh_venv import clean_env, make_venv, pip_into
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,9 +75,9 @@ def test_wheel_requirements_are_the_dependencies_without_extras(dist: Path) -> N
 def test_the_wheel_runs_outside_the_repository(dist: Path, tmp_path: Path) -> None:
     # the venv sees what the wheel says it requires (and their dependencies), nothing else
     wheel = next(dist.glob("*.whl"))
-    python = make_venv(tmp_path / "venv", wheel_requirements(wheel))
+    python = make_venv(tmp_path / "venv", wheel_requirements(wheel), with_pip=False)
     env = clean_env(tmp_path / "venv")
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", str(wheel)], check=True,
+    subprocess.run([*pip_into(python), "install", "--quiet", str(wheel)], check=True,
                    env=env, cwd=tmp_path, timeout=600)
 
     def run(*args: str) -> subprocess.CompletedProcess:
