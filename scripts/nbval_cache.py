@@ -20,6 +20,10 @@ from pathlib import Path
 
 import pytest
 
+#: Where the run keeps what each notebook's cells did, and the line it reports at the end.
+_KEY = pytest.StashKey[dict]()
+_STORED = pytest.StashKey[str]()
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--nbval-cache-into", default=None, type=Path, metavar="DIR",
@@ -41,17 +45,16 @@ def _notebooks(config: pytest.Config) -> dict[str, _Notebook]:
     return config.stash.setdefault(_KEY, {})
 
 
-_KEY = pytest.StashKey[dict]()
-_STORED = pytest.StashKey[str]()
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     if item.config.getoption("nbval_cache_into") is None or not hasattr(item, "cell_num"):
         return
     report = outcome.get_result()
-    seen = _notebooks(item.config).setdefault(item.parent.nodeid, _Notebook(item.parent))
+    notebooks = _notebooks(item.config)
+    if item.parent.nodeid not in notebooks:
+        notebooks[item.parent.nodeid] = _Notebook(item.parent)
+    seen = notebooks[item.parent.nodeid]
     if report.failed or report.skipped:
         seen.failed = True
     elif call.when == "call":
