@@ -10,7 +10,6 @@ CONFIG="$(python scripts/site_config.py)"
 # The Chinese edition (the same sources and outputs, the translations in locales/zh_CN) builds
 # beside the English one, each running the notebooks in its own process; its log is printed
 # when it is done.
-export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"   # idle OpenMP threads sleep: cores shared
 mkdir -p _build/logs
 python scripts/i18n.py build >_build/logs/book_zh_CN.log 2>&1 &
 ZH=$!

@@ -38,6 +38,9 @@ fi
 export PATH="$VENV/bin:$PATH"
 export JUPYTER_PATH="$VENV/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}"
 export PYTHONHASHSEED=0
+# book.sh and test.sh run several processes side by side on the same cores: idle OpenMP
+# threads sleep instead of spinning, so that they do not slow each other down.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 if [ -z "${LENET_DATA:-}" ] && [ -d "$ROOT/../shared/datasets/MNIST" ]; then
   export LENET_DATA="$(cd "$ROOT/../shared/datasets" && pwd)"
 fi

@@ -12,16 +12,15 @@
 # that nbval did not pass itself, so a notebook that raises still fails it. The browser check
 # starts as soon as both builds are done. pytest, which ends well before the browser check
 # can start, runs at a lower priority (nice), so that the builds on the way to it go first.
-# A notebook pins its own thread count, so its numbers
-# do not depend on what else runs; idle OpenMP threads sleep instead of spinning
-# (OMP_WAIT_POLICY=PASSIVE), so that processes sharing the cores do not slow each other down.
+# A notebook pins its own thread count, so its numbers do not depend on what else runs; idle
+# OpenMP threads sleep instead of spinning (OMP_WAIT_POLICY=PASSIVE, set by env.sh), so that
+# processes sharing the cores do not slow each other down.
 # Each stage writes a log in _build/logs/, printed in stage order when the stage ends; the
 # first failure is reported after every stage has finished.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/env.sh"
 cd "$ROOT"
-export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 LOGS="$ROOT/_build/logs"
 mkdir -p "$LOGS"
 START=$SECONDS
