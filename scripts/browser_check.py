@@ -364,8 +364,8 @@ def make_driver(profile: str):
     options.add_argument(f"--user-data-dir={profile}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    driver.set_page_load_timeout(60)
-    driver.set_script_timeout(60)
+    driver.set_page_load_timeout(RENDER_LIMIT_S)
+    driver.set_script_timeout(RENDER_LIMIT_S)
     return driver
 
 
@@ -399,7 +399,7 @@ const done = arguments[arguments.length - 1];
     await until(() => window.MathJax && MathJax.startup && MathJax.startup.promise, 30000);
   }
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
-    await MathJax.startup.promise;
+    await Promise.race([MathJax.startup.promise, new Promise(r => setTimeout(r, 30000))]);
   }
   const imgs = Array.from(document.images);
   imgs.forEach(img => { img.loading = 'eager'; });
@@ -430,10 +430,27 @@ const done = arguments[arguments.length - 1];
 """
 
 
+#: Seconds a page may take to load, and then to render (_RENDER_JS waits at most 30 s for the
+#: document, 30 s for MathJax to start, 30 s for it to typeset and 10 s for the images).
+RENDER_LIMIT_S = 150
+
+
+def render(driver, url: str) -> dict:
+    """Open ``url`` and wait until it is rendered: _RENDER_JS's findings, or ``{"error": ...}``
+    when the page failed to load or render in time (reported, not raised, so that the check
+    goes on with the other pages)."""
+    from selenium.common.exceptions import TimeoutException
+
+    try:
+        driver.get(url)
+        return driver.execute_async_script(_RENDER_JS)
+    except TimeoutException:
+        return {"error": f"did not load and render within {RENDER_LIMIT_S} s"}
+
+
 def check_page(driver, base: str, rel: str, parsed: _PageParser) -> list[str]:
     problems = []
-    driver.get(base + rel)
-    result = driver.execute_async_script(_RENDER_JS)
+    result = render(driver, base + rel)
     if result.get("error"):
         return [f"render script failed: {result['error']}"]
     for src in result["badImgs"]:
@@ -482,16 +499,16 @@ def check_search(driver, base: str, folder: str = "") -> list[str]:
     from selenium.webdriver.support.ui import WebDriverWait
 
     query = EDITIONS[folder][1]
-    driver.get(base + folder + "search.html?q=" + quote(query))
     # Sphinx lists the results one by one, then writes their count into the summary: wait
     # for the count, or a chapter listed late reads as missing on a busy machine.
     try:
+        driver.get(base + folder + "search.html?q=" + quote(query))
         WebDriverWait(driver, 30).until(lambda d: d.execute_script(
             "const s = document.querySelector('#search-results .search-summary');"
             "return s !== null && /\\d/.test(s.textContent) &&"
             " document.querySelectorAll('#search-results ul.search li').length > 0;"))
     except TimeoutException:
-        return [f"search for {query!r} listed no results within 30 s"]
+        return [f"search for {query!r} listed no results in time"]
     text, links = driver.execute_script(
         "const r = document.querySelector('#search-results');"
         "return [r.textContent, Array.from(r.querySelectorAll('ul.search li a'))"
@@ -509,8 +526,7 @@ MISSING_PAGE = "no/such/chapter.html"
 
 def check_not_found(driver, base: str) -> list[str]:
     """A missing page gets the book's 404 page, rendered with its styles and logo."""
-    driver.get(base + MISSING_PAGE)
-    result = driver.execute_async_script(_RENDER_JS)
+    result = render(driver, base + MISSING_PAGE)
     if result.get("error"):
         return [f"render script failed: {result['error']}"]
     problems = [f"image did not load: {src}" for src in result["badImgs"]]
@@ -522,8 +538,7 @@ def check_not_found(driver, base: str) -> list[str]:
 
 
 def screenshot(driver, base: str, rel: str, out: Path) -> None:
-    driver.get(base + rel)
-    driver.execute_async_script(_RENDER_JS)
+    render(driver, base + rel)
     out.parent.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(out))
     height = min(int(driver.execute_script("return document.body.scrollHeight")), 6000)

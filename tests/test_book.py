@@ -301,6 +301,28 @@ def _browser_check():
     return browser_check
 
 
+def test_browser_check_reports_a_page_that_does_not_render_in_time() -> None:
+    from selenium.common.exceptions import TimeoutException
+
+    class SlowDriver:   # a page whose load, or whose render script, runs past the limit
+        def __init__(self, stalls: str) -> None:
+            self.stalls = stalls
+
+        def get(self, url: str) -> None:
+            if self.stalls == "load":
+                raise TimeoutException("page load")
+
+        def execute_async_script(self, script: str) -> dict:
+            raise TimeoutException("script timeout")
+
+    browser_check = _browser_check()
+    for stalls in ("load", "render"):
+        result = browser_check.render(SlowDriver(stalls), "http://127.0.0.1/page.html")
+        assert "within" in result["error"], result
+        assert browser_check.check_page(SlowDriver(stalls), "http://127.0.0.1/", "page.html",
+                                        None) == [f"render script failed: {result['error']}"]
+
+
 def test_browser_check_wants_a_figure_per_plot_cell(tmp_path: Path) -> None:
     browser_check = _browser_check()
     source, html = tmp_path / "src", tmp_path / "html"
