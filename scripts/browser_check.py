@@ -48,7 +48,7 @@ import threading
 import time
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 from xml.etree import ElementTree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -97,6 +97,7 @@ class _PageParser(HTMLParser):
         self.classes: set[str] = set()    # every class used on the page
         self.lang = ""                    # <html lang>
         self.switch: list[str] = []       # the language switcher's links to other editions
+        self.refresh = ""                 # <meta http-equiv="refresh" content="0; url=...">
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: (v or "") for k, v in attrs}
@@ -111,6 +112,9 @@ class _PageParser(HTMLParser):
             self.switch.append(a.get("href", ""))
         if "math" in classes:
             self.has_math = True
+        if tag == "meta" and a.get("http-equiv", "").lower() == "refresh":
+            match = re.search(r"url\s*=\s*['\"]?([^'\"]+)", a.get("content", ""), re.I)
+            self.refresh = match.group(1).strip() if match else ""
         if tag == "meta" and (a.get("property") or a.get("name")):
             self.meta[a.get("property") or a["name"]] = a.get("content", "")
         if tag == "img" and "logo__image" in classes:
@@ -435,22 +439,41 @@ const done = arguments[arguments.length - 1];
 RENDER_LIMIT_S = 150
 
 
-def render(driver, url: str) -> dict:
+def render(driver, url: str, lands_on: str | None = None) -> dict:
     """Open ``url`` and wait until it is rendered: _RENDER_JS's findings, or ``{"error": ...}``
     when the page failed to load or render in time (reported, not raised, so that the check
-    goes on with the other pages)."""
+    goes on with the other pages).
+
+    A page that redirects (``<meta http-equiv="refresh">``) is rendered where it lands, which
+    must be ``lands_on``: run on the redirecting page, the render script could be cut off by
+    the navigation, which chromedriver reports as a script timeout."""
     from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
 
     try:
         driver.get(url)
+    except TimeoutException:
+        return {"error": f"did not load within {RENDER_LIMIT_S} s"}
+    started = time.monotonic()
+    try:
+        if lands_on:
+            WebDriverWait(driver, RENDER_LIMIT_S).until(lambda d: d.current_url == lands_on)
         return driver.execute_async_script(_RENDER_JS)
     except TimeoutException:
-        return {"error": f"did not load and render within {RENDER_LIMIT_S} s"}
+        took = time.monotonic() - started
+        if lands_on and driver.current_url != lands_on:
+            return {"error": f"redirects to {lands_on}, but the browser is still at "
+                             f"{driver.current_url} after {took:.0f} s"}
+        if took < RENDER_LIMIT_S:   # chromedriver's word for a script cut off by navigation
+            return {"error": f"the render script was cut off after {took:.0f} s "
+                             f"(the browser is at {driver.current_url})"}
+        return {"error": f"did not render within {RENDER_LIMIT_S} s"}
 
 
 def check_page(driver, base: str, rel: str, parsed: _PageParser) -> list[str]:
     problems = []
-    result = render(driver, base + rel)
+    lands_on = urljoin(base + rel, parsed.refresh) if parsed and parsed.refresh else None
+    result = render(driver, base + rel, lands_on)
     if result.get("error"):
         return [f"render script failed: {result['error']}"]
     for src in result["badImgs"]:

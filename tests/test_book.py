@@ -301,26 +301,75 @@ def _browser_check():
     return browser_check
 
 
-def test_browser_check_reports_a_page_that_does_not_render_in_time() -> None:
-    from selenium.common.exceptions import TimeoutException
+class _FakeDriver:
+    """A stand-in for selenium's driver: ``stalls`` is "load" (the page load times out),
+    "render" (the render script does) or "" (it returns). A page with a ``redirects_to`` URL
+    goes there once its URL has been looked at; a render script run before that is cut off by
+    the navigation, which chromedriver reports as a script timeout at once."""
 
-    class SlowDriver:   # a page whose load, or whose render script, runs past the limit
-        def __init__(self, stalls: str) -> None:
-            self.stalls = stalls
+    def __init__(self, stalls: str = "", redirects_to: str = "") -> None:
+        self.stalls, self.redirects_to = stalls, redirects_to
+        self.url, self.navigating = "", False
 
-        def get(self, url: str) -> None:
-            if self.stalls == "load":
-                raise TimeoutException("page load")
+    def get(self, url: str) -> None:
+        from selenium.common.exceptions import TimeoutException
+        if self.stalls == "load":
+            raise TimeoutException("page load")
+        self.url, self.navigating = url, bool(self.redirects_to)
 
-        def execute_async_script(self, script: str) -> dict:
+    @property
+    def current_url(self) -> str:
+        url = self.url
+        if self.navigating:
+            self.url, self.navigating = self.redirects_to, False
+        return url
+
+    def execute_async_script(self, script: str) -> dict:
+        from selenium.common.exceptions import TimeoutException
+        if self.stalls == "render" or self.navigating:
             raise TimeoutException("script timeout")
+        return {"rendered": self.url, "badImgs": [], "nMath": 0, "nRendered": 0,
+                "unrendered": [], "badDropdowns": [], "iconOk": True, "nCode": 0, "nCopy": 0,
+                "text": "intro"}
 
+    def get_log(self, kind: str) -> list:
+        return []
+
+
+def test_browser_check_reports_a_page_that_does_not_render_in_time() -> None:
     browser_check = _browser_check()
-    for stalls in ("load", "render"):
-        result = browser_check.render(SlowDriver(stalls), "http://127.0.0.1/page.html")
-        assert "within" in result["error"], result
-        assert browser_check.check_page(SlowDriver(stalls), "http://127.0.0.1/", "page.html",
-                                        None) == [f"render script failed: {result['error']}"]
+    browser_check.RENDER_LIMIT_S = 0   # a stalled script is one that ran the whole limit
+    for stalls, error in (("load", "did not load within 0 s"),
+                          ("render", "did not render within 0 s")):
+        assert browser_check.render(_FakeDriver(stalls), "http://127.0.0.1/page.html") \
+            == {"error": error}
+        assert browser_check.check_page(_FakeDriver(stalls), "http://127.0.0.1/", "page.html",
+                                        None) == [f"render script failed: {error}"]
+
+
+def test_browser_check_says_when_navigation_cut_the_render_script_short() -> None:
+    browser_check = _browser_check()
+    result = browser_check.render(_FakeDriver(redirects_to="http://127.0.0.1/b.html"),
+                                  "http://127.0.0.1/a.html")
+    assert result["error"].startswith("the render script was cut off after 0 s"), result
+
+
+def test_browser_check_renders_a_redirecting_page_where_it_lands(tmp_path: Path) -> None:
+    browser_check = _browser_check()
+    stub = tmp_path / "index.html"
+    stub.write_text('<html><head><meta http-equiv="Refresh" content="0; url=book/intro.html" />'
+                    '</head><body><a href="book/intro.html">intro</a></body></html>')
+    parsed = browser_check.parse_page(stub)
+    assert parsed.refresh == "book/intro.html"
+    landed = "http://127.0.0.1/book/intro.html"
+    assert browser_check.render(_FakeDriver(redirects_to=landed), "http://127.0.0.1/index.html",
+                                landed)["rendered"] == landed
+    assert browser_check.check_page(_FakeDriver(redirects_to=landed), "http://127.0.0.1/",
+                                    "index.html", parsed) == []
+    browser_check.RENDER_LIMIT_S = 0   # a redirect that never happens
+    result = browser_check.render(_FakeDriver(), "http://127.0.0.1/index.html", landed)
+    assert result["error"].startswith(f"redirects to {landed}, but the browser is still at "
+                                      "http://127.0.0.1/index.html"), result
 
 
 def test_browser_check_wants_a_figure_per_plot_cell(tmp_path: Path) -> None:
