@@ -161,3 +161,23 @@ def test_accelerator_goals(monkeypatch, s99, verdict):
     assert f"at most 2 s | {verdict} |" in goals
     assert "| 1,200,000 images/s | at least 1,000,000 images/s | met |" in goals
     assert "## Against d2l" not in page
+
+
+def test_a_reference_at_chance_shows_no_accuracy_cost(monkeypatch):
+    """One epoch can leave the reference at chance (a sigmoid LeNet sits there for a while):
+    then no lever is judged on accuracy, the page says why, and a lever that pays and is
+    on without that judgement fails the levers goal."""
+    cpu = _new()
+    cpu["lever_train_acc"] = {"fast_path": 0.102, "bf16_autocast": 0.05, "float32": 0.101,
+                              "compile": 0.102, "threads_1": 0.102}
+    page = _render(monkeypatch, cpu)
+    assert ("| `torch.compile` (inductor) on the fast path | 1.30x | 10.2% / 10.2% | "
+            "pays, accuracy cost not shown; off by default |") in page
+    assert "costs accuracy; " not in page   # 5% against 10.1% is not judged
+    assert ("still near chance (10.1% and 10.2%, where guessing among ten classes gives "
+            "10%), so these runs cannot show whether a lever costs accuracy") in page
+    goals = page[page.index("## Goals"):page.index("## CPU benchmarks")]
+    assert ("3 measured, 2 pay; bfloat16 autocast (oneDNN's bfloat16 kernels) over float32 is "
+            "on, but its run does not show its accuracy cost | all | not met |") in goals
+    # a reference that has learnt is judged as before
+    assert "chance" not in _render(monkeypatch, _new())
