@@ -181,3 +181,15 @@ def test_a_reference_at_chance_shows_no_accuracy_cost(monkeypatch):
             "on, but its run does not show its accuracy cost | all | not met |") in goals
     # a reference that has learnt is judged as before
     assert "chance" not in _render(monkeypatch, _new())
+
+
+def test_a_d2l_comparison_at_chance_says_it_times_work_not_learning(monkeypatch):
+    cpu = _new()
+    assert "Both runs end near chance" not in _render(monkeypatch, cpu)   # they learnt
+    cpu["details"]["d2l"]["final_accuracy"] = {
+        "d2l_train_ch6": {"train_acc": 0.101, "test_acc": 0.113},
+        "fit_fast_path": {"train_acc": 0.110, "test_acc": 0.115}}
+    page = _render(monkeypatch, cpu)
+    assert "Both runs end near chance (10% for ten classes)" in page
+    assert "[chapter 2](../notebooks/02_lenet_in_pytorch.ipynb)" in page
+    assert (report.ROOT / "notebooks" / "02_lenet_in_pytorch.ipynb").is_file()
