@@ -131,9 +131,112 @@ def test_amp_runs_lenet5_with_its_own_layers_and_loss():
 
 def test_fast_path_flags():
     assert fast_path("cpu") == {"channels_last": True, "amp": has_fast_bf16("cpu"),
-                                "compile": False}
+                                "compile": False, "data_parallel": True}
     assert isinstance(has_fast_bf16("cpu"), bool)
     assert has_fast_bf16("meta") is False
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_data_parallel_trains_like_the_whole_batch(threads):
+    """Split across 2 or 3 threads (64 = 21 + 21 + 22), the parts' weighted gradients are the
+    whole batch's: in float64 the run matches the plain loop to rounding. The last batch
+    (1 example, fewer than the parts) takes the whole-batch path."""
+    x, y = _data(n=2 * BATCH + 1)
+    seed_everything(0)
+    model = LeNet().double()
+    reference = copy.deepcopy(model)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        history = fit(model, (x, y), epochs=2, lr=0.1, batch_size=BATCH, momentum=0.9,
+                      seed=3, progress=False, device="cpu", data_parallel=True)
+        assert torch.get_num_threads() == threads   # the kernels get their threads back
+    finally:
+        torch.set_num_threads(before)
+    losses = _reference_loop(reference, x.double(), y, epochs=2, lr=0.1, batch_size=BATCH,
+                             momentum=0.9, seed=3)
+    assert history.train_loss == pytest.approx(losses, rel=1e-6)  # summed in float32
+    for p, q in zip(model.parameters(), reference.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-10, atol=1e-12)
+
+
+def test_data_parallel_trains_lenet5_with_its_own_layers_and_loss():
+    x, y = _data(n=BATCH)
+    transform, loss_fn = default_recipe(LeNet5())
+    runs = []
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for data_parallel in (False, True):
+            seed_everything(0)
+            model = LeNet5().double()
+            fit(model, (x, y), epochs=2, lr=0.01, batch_size=BATCH // 2, transform=transform,
+                loss_fn=loss_fn, progress=False, device="cpu", data_parallel=data_parallel)
+            runs.append(list(model.parameters()))
+    finally:
+        torch.set_num_threads(before)
+    for p, q in zip(*runs):
+        torch.testing.assert_close(p, q, rtol=1e-10, atol=1e-12)
+
+
+def test_data_parallel_repeats_exactly_and_skips_unused_parameters():
+    class WithSpare(LeNet):   # a parameter the forward pass never uses has no gradient
+        def __init__(self) -> None:
+            super().__init__()
+            self.spare = torch.nn.Linear(2, 2)
+
+    x, y = _data(n=128)
+    runs = []
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for _ in range(2):
+            seed_everything(0)
+            model = WithSpare()
+            spare = model.spare.weight.detach().clone()
+            fit(model, (x, y), epochs=2, lr=0.5, batch_size=BATCH, progress=False,
+                device="cpu", data_parallel=True)
+            assert model.spare.weight.grad is None and torch.equal(model.spare.weight, spare)
+            runs.append([p.detach().clone() for p in model.parameters()])
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(p, q) for p, q in zip(*runs))
+
+
+@pytest.mark.parametrize("layer", [torch.nn.BatchNorm2d(1), torch.nn.Dropout(0.5)])
+def test_data_parallel_refuses_models_whose_parts_would_differ(layer):
+    x, y = _data(n=16)
+    model = torch.nn.Sequential(layer, LeNet())
+    says = ("data_parallel=True: needs a model without batch normalisation or dropout, "
+            f"but 0 is {type(layer).__name__}")
+    with pytest.raises(ValueError, match=says):
+        fit(model, (x, y), epochs=1, progress=False, device="cpu", data_parallel=True)
+
+
+def test_data_parallel_refuses_a_gpu_and_reports_a_failing_part():
+    from lenet.train import _check_data_parallel
+
+    with pytest.raises(ValueError, match="data_parallel=True: runs on the CPU only, not on cuda"):
+        _check_data_parallel(LeNet(), torch.device("cuda"))
+    x, y = _data(n=64)
+    calls = []
+
+    def loss_fn(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        calls.append(len(labels))
+        if len(calls) == 2:
+            raise RuntimeError("a part failed")
+        return F.cross_entropy(scores, labels)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError, match="a part failed"):
+            fit(LeNet(), (x, y), epochs=1, batch_size=64, loss_fn=loss_fn, progress=False,
+                device="cpu", data_parallel=True)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert sorted(calls) == [32, 32]
 
 
 def test_channels_last_changes_the_memory_layout_not_the_training():
