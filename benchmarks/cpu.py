@@ -42,10 +42,8 @@ one-epoch ``fit`` runs with a setting changed / images/s of the default fast pat
 turns in the same run: ``bf16_autocast`` (channels_last + bfloat16 autocast, oneDNN's
 bf16/AMX path), ``float32`` (channels_last alone; one of these two is the default, so its
 ratio is the noise floor), ``compile`` (``torch.compile``, inductor, on top of the fast path;
-a failure is caught and its reason reported in ``lever_errors``), ``threads_N`` (the fast
-path on N torch threads), ``depthwise_avgpool`` (LeNet's pools as depthwise convolutions) and
-``whole_batch`` (the fast path without ``data_parallel``: each batch whole, every operation
-split across the threads). ``lever_train_acc`` is each setting's training accuracy after its
+a failure is caught and its reason reported in ``lever_errors``) and ``threads_N`` (the fast
+path on N torch threads). ``lever_train_acc`` is each setting's training accuracy after its
 first epoch from the same initial weights: a setting that costs accuracy stays off by default.
 
 ``--setup`` clones the repository into a temporary folder and times both README commands
@@ -370,7 +368,7 @@ def flops_report(matmul: dict, per_s: dict[str, float]) -> dict:
 
 # ---------------------------------------------------------------------------- levers
 
-LEVERS = ("bf16", "compile", "threads", "avgpool", "data_parallel")
+LEVERS = ("bf16", "compile", "threads", "avgpool")
 
 
 def _reason(err: BaseException) -> str:
@@ -428,8 +426,6 @@ def bench_levers(images: int, repeats: int, threads: int, levers: tuple[str, ...
                 settings[f"threads_{n}"] = (fast, n, False, LeNet)
     if "avgpool" in levers:   # average pooling computed by a depthwise convolution
         settings["depthwise_avgpool"] = (fast, threads, False, lenet_with_depthwise_avgpool)
-    if "data_parallel" in levers:   # every batch whole, its operations split across threads
-        settings["whole_batch"] = ({**fast, "data_parallel": False}, threads, False, LeNet)
     errors: dict[str, str] = {}
     first_s: dict[str, float] = {}
     acc: dict[str, float] = {}

@@ -145,19 +145,9 @@ def _trainer_sentence(tr: dict, base: str) -> str:
             f"takes {ips[base]:,.0f} to {ips['fit']:,.0f} images/s. Storing the model in "
             "`channels_last` (NHWC) memory then lets oneDNN run its faster kernels for "
             f"LeNet's few-channel convolutions: {ips['fit_channels_last']:,.0f} images/s. "
-            + _data_parallel_sentence(tr) + _bf16_sentence(tr) +
+            + _bf16_sentence(tr) +
             "On one thread the network's own arithmetic dominates, so the gains shrink; "
             "larger batches (1,024) did not help on this CPU.")
-
-
-def _data_parallel_sentence(tr: dict) -> str:
-    if not tr["fast_path"].get("data_parallel"):
-        return ""
-    figure = ("" if tr["fast_path"]["amp"]
-              else f": {tr['images_per_s']['fit_fast_path']:,.0f} images/s")
-    return (f"Splitting each batch into {tr['threads']} parts, each trained on its own thread "
-            "with single-threaded kernels and their gradients summed (`data_parallel=True`), "
-            f"keeps both cores busy without splitting every small operation{figure}. ")
 
 
 def _bf16_sentence(tr: dict) -> str:
@@ -309,18 +299,12 @@ def _bounds(cpu: dict, per_image: dict) -> list[str]:
     if per_image.get("lenet"):
         per_s = share * cpu["matmul_fp32_flop_per_s"] / per_image["lenet"]
         step = f" A training step on a batch of {BATCH} takes {BATCH / per_s * 1e3:.1f} ms."
-    whole = _speedups(cpu).get("whole_batch")
-    split = ""
-    if whole:
-        split = (f" Splitting one operation's work between {cpu['trainer_threads']} threads "
-                 "is such a cost: running each thread on its own part of the batch instead "
-                 f"(`data_parallel`) trains {1 / whole:.2f}x as fast (Levers, below).")
     lines.append(
         f"* **Per-operation overhead at small sizes.** With "
         f"{' and '.join(str(c) for c in channels)} channels on maps from {h0}x{w0} down to "
         f"{h1}x{w1}, every operation of a step (dispatch, memory allocation, splitting the "
-        f"work between threads) carries a fixed cost that is large next to its "
-        f"arithmetic.{step}{split}")
+        f"work between {cpu['trainer_threads']} threads) carries a fixed cost that is large "
+        f"next to its arithmetic.{step}")
     depthwise = _speedups(cpu).get("depthwise_avgpool")
     if depthwise:
         lines.append(
@@ -369,10 +353,9 @@ def _lever_rows(cpu: dict) -> list[dict]:
         if failed:
             rows.append({"label": label, "error": failed[0], "on": on})
             return
-        speed_of = {**speed, "fast_path": 1.0}   # the speeds are relative to the fast path
-        if name not in speed_of or (ref and ref not in speed_of):
+        if name not in speed or (ref and ref not in speed):
             return
-        ratio = speed_of[name] / (speed_of[ref] if ref else 1.0)
+        ratio = speed[name] / (speed[ref] if ref else 1.0)
         rows.append({"label": label, "ratio": ratio, "acc": acc.get(name),
                      "ref_acc": acc.get(ref or "fast_path"), "on": on})
 
@@ -384,10 +367,6 @@ def _lever_rows(cpu: dict) -> list[dict]:
             bool(fast.get("compile")))
     if "depthwise_avgpool" in set(speed) | set(errors):
         add(AVGPOOL_LEVER, ("depthwise_avgpool", None), False)
-    if "whole_batch" in set(speed) | set(errors):
-        add(f"each batch split across the {threads} threads, a part per thread "
-            f"(`data_parallel`), over the whole batch on {threads} threads",
-            ("fast_path", "whole_batch"), bool(fast.get("data_parallel")))
     for name in sorted(k for k in set(speed) | set(errors) if k.startswith("threads_")):
         n = int(name.split("_")[1])
         add(f"{n} torch thread(s) instead of {threads}", (name, None), n == threads)

@@ -80,8 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--history", type=Path, default=None, help="write the history as JSON here")
     t.add_argument("--fast", action="store_true",
                    help="the device's fast path: channels_last, bfloat16 autocast where the "
-                        "device has it natively, torch.compile on CUDA, each batch split "
-                        "across the CPU's threads")
+                        "device has it natively, torch.compile on CUDA")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     d = sub.add_parser("data", help="print the data root and the datasets it holds")

@@ -14,7 +14,6 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -96,11 +95,9 @@ def has_fast_bf16(device: str | torch.device) -> bool:
 def fast_path(device: str | torch.device | None = None) -> dict[str, bool]:
     """The speed flags of :func:`fit` worth switching on for ``device`` (default: the one
     :func:`pick_device` picks): ``channels_last`` everywhere, ``amp`` where bfloat16 is
-    native (:func:`has_fast_bf16`), ``compile`` on CUDA, ``data_parallel`` on the CPU.
-    Use as ``fit(..., **fast_path())``."""
+    native (:func:`has_fast_bf16`), ``compile`` on CUDA. Use as ``fit(..., **fast_path())``."""
     dev = pick_device(device)
-    return {"channels_last": True, "amp": has_fast_bf16(dev), "compile": dev.type == "cuda",
-            "data_parallel": dev.type == "cpu"}
+    return {"channels_last": True, "amp": has_fast_bf16(dev), "compile": dev.type == "cuda"}
 
 
 def seed_everything(seed: int) -> None:
@@ -190,7 +187,7 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch
 #: epochs, or stopping earlier, continues the same run. With ``"onecycle"`` the schedule's
 #: shape depends on the epoch count, so a change is refused. Settings not recorded, and so
 #: free to change: ``device``, ``progress``, ``timings``, ``amp``, ``channels_last``,
-#: ``compile``, ``data_parallel`` (speed, not the run's maths; the last bits may differ).
+#: ``compile`` (speed, not the run's maths; the last bits may differ).
 RECORDED_SETTINGS = ("model", "optimizer", "momentum", "weight_decay", "schedule", "lr",
                      "batch_size", "epochs", "seed", "train_examples", "train_labels",
                      "loss_fn", "transform", "augment", "dtype")
@@ -209,8 +206,7 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         augment: Transform | None = None, device: str | torch.device | None = None,
         seed: int = 0, progress: bool = True, checkpoint: str | Path | None = None,
         resume: bool = False, overwrite: bool = False, amp: bool = False,
-        channels_last: bool = False, compile: bool = False, data_parallel: bool = False,
-        timings: dict | None = None,
+        channels_last: bool = False, compile: bool = False, timings: dict | None = None,
         dtype: torch.dtype | None = None, on_epoch: EpochHook | None = None,
         settings: dict | None = None) -> History:
     """Train ``model`` in place and return its :class:`History`.
@@ -260,15 +256,6 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
             few-channel convolutions (about 1.3x on one CPU thread, 1.7x on two).
         compile: on CUDA, ``torch.compile`` the model (no-op elsewhere); the first step,
             which compiles, is timed separately in ``timings``.
-        data_parallel: on the CPU, split every training batch into as many parts as torch
-            has threads (``torch.get_num_threads()``) and run each part's forward and
-            backward pass on its own thread, with single-threaded kernels; the parts'
-            gradients, each weighted by its share of the batch, add up to the whole batch's
-            gradient (to the last bits). A small network's kernels split poorly across
-            threads, while whole parts keep every core busy. Needs a CPU device, a
-            ``loss_fn`` that averages over the batch (as cross-entropy does) and a model
-            without batch normalisation or dropout, whose statistics or random masks would
-            differ per part.
         dtype: cast the model and the images to this floating dtype first. The chapters
             train their short live demos in ``torch.float64``: float32 kernels may round
             differently from one process to the next, and training amplifies those last
@@ -294,8 +281,7 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
     weight_decay = check_number("weight_decay", weight_decay, minimum=0.0)
     check_choice("schedule", schedule, ["constant", "onecycle"])
     seed = check_int("seed", seed, minimum=None)
-    for flag in ("progress", "resume", "overwrite", "amp", "channels_last", "compile",
-                 "data_parallel"):
+    for flag in ("progress", "resume", "overwrite", "amp", "channels_last", "compile"):
         check_bool(flag, locals()[flag])
     for name in ("loss_fn", "transform", "augment", "on_epoch"):
         check_callable(name, locals()[name], allow_none=name != "loss_fn")
@@ -311,8 +297,6 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
                  FileExistsError)
     dev = pick_device(device)
     cuda = dev.type == "cuda"
-    if data_parallel:
-        _check_data_parallel(model, dev)
     model.to(dev, dtype)
     param_dtype = next(model.parameters()).dtype
     x_train, y_train = x_train.to(dev, param_dtype), y_train.to(dev)
@@ -341,7 +325,6 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         hooks.append(lambda order: _set_curvature(opt, model, x_train, y_train, order,
                                                   transform, loss_fn, gen))
     bar = _Progress(progress, epochs, start, len(y_train))
-    parts = torch.get_num_threads() if data_parallel else 1
     model.train()
     train_s, first_step_s, images, epoch_s = 0.0, 0.0, 0, []
     for epoch in range(start, epochs):
@@ -354,16 +337,9 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
             hook(order)
 
         marks: list[float] | None = [] if (timings is not None and epoch == start) else None
-        threads = torch.get_num_threads()
-        pool = _part_pool(parts - 1) if parts > 1 else None
-        if pool is not None:
-            torch.set_num_threads(1)   # each part on one thread; evaluation gets them back
-        try:
-            loss_sum, correct = _train_epoch(step_model, opt, sched, x_train, y_train, order,
-                                             batch_size, augment, transform, loss_fn,
-                                             autocast, bar, marks, pool, parts)
-        finally:
-            torch.set_num_threads(threads)
+        loss_sum, correct = _train_epoch(step_model, opt, sched, x_train, y_train, order,
+                                         batch_size, augment, transform, loss_fn, autocast,
+                                         bar, marks)
         if marks:
             first_step_s = marks[0] - tick
         if timings is not None:
@@ -413,13 +389,11 @@ def _resume(checkpoint: Path, recorded: dict, model: nn.Module, opt, sched,
 def _train_epoch(step_model: nn.Module, opt, sched, x_train: torch.Tensor,
                  y_train: torch.Tensor, order: torch.Tensor, batch_size: int,
                  augment: Transform | None, transform: Transform | None, loss_fn: LossFn,
-                 autocast: bool, bar: _Progress, first_step: list[float] | None,
-                 pool: ThreadPoolExecutor | None = None, parts: int = 1
+                 autocast: bool, bar: _Progress, first_step: list[float] | None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """One pass over ``x_train`` in the order ``order``; returns the summed loss and the
     number of correct predictions (device scalars: no sync per step). With a list as
-    ``first_step``, the clock after the first step is appended to it. With a ``pool``,
-    each batch is split into ``parts`` run side by side (:func:`_parallel_backward`)."""
+    ``first_step``, the clock after the first step is appended to it."""
     dev = x_train.device
     loss_sum = torch.zeros((), device=dev)
     correct = torch.zeros((), device=dev, dtype=torch.long)
@@ -430,14 +404,11 @@ def _train_epoch(step_model: nn.Module, opt, sched, x_train: torch.Tensor,
             x = augment(x)
         if transform is not None:
             x = transform(x)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
+            scores = step_model(x)
+            loss = loss_fn(scores, y)
         opt.zero_grad(set_to_none=True)
-        if pool is not None and len(y) >= parts:
-            scores, loss = _parallel_backward(step_model, x, y, loss_fn, autocast, pool, parts)
-        else:
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
-                scores = step_model(x)
-                loss = loss_fn(scores, y)
-            loss.backward()
+        loss.backward()
         opt.step()
         if sched is not None:
             sched.step()
@@ -447,55 +418,6 @@ def _train_epoch(step_model: nn.Module, opt, sched, x_train: torch.Tensor,
             first_step.append(_clock(dev, {}))
         bar.batch(len(y))
     return loss_sum, correct
-
-
-@functools.cache
-def _part_pool(workers: int) -> ThreadPoolExecutor:
-    """``workers`` threads kept for the process's lifetime: a fresh thread per epoch made
-    ``data_parallel`` barely faster (1.06x instead of 1.55x for LeNet on 2 cores), as each
-    new thread warms its own allocator and kernel state again."""
-    return ThreadPoolExecutor(workers, thread_name_prefix="lenet-part")
-
-
-def _check_data_parallel(model: nn.Module, dev: torch.device) -> None:
-    if dev.type != "cpu":
-        fail("data_parallel", True, f"runs on the CPU only, not on {dev.type}: leave it False "
-                                    "there (fast_path() does)")
-    for name, module in model.named_modules():
-        if isinstance(module, (nn.modules.batchnorm._NormBase, nn.modules.dropout._DropoutNd)):
-            fail("data_parallel", True,
-                 f"needs a model without batch normalisation or dropout, but "
-                 f"{name or 'the model'} is {type(module).__name__}, whose statistics or "
-                 "random masks would differ per part: leave it False for this model")
-
-
-def _parallel_backward(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn,
-                       autocast: bool, pool: ThreadPoolExecutor, parts: int
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Forward and backward of a batch ``x (N, C, H, W)``, ``y (N,)`` in ``parts`` slices, the
-    first on this thread and the others on ``pool``'s. Each slice's mean loss is weighted by
-    its share of the batch, so the gradients summed into ``.grad`` are the whole batch's.
-    Returns the batch's scores ``(N, classes)`` (detached) and its mean loss."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    n = len(y)
-    bounds = [n * i // parts for i in range(parts + 1)]
-
-    def part(i: int) -> tuple[torch.Tensor, torch.Tensor, tuple]:
-        lo, hi = bounds[i], bounds[i + 1]
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=autocast):
-            scores = model(x[lo:hi])
-            loss = loss_fn(scores, y[lo:hi]) * ((hi - lo) / n)
-        return scores.detach(), loss.detach(), torch.autograd.grad(loss, params,
-                                                                   allow_unused=True)
-
-    futures = [pool.submit(part, i) for i in range(1, parts)]
-    results = [part(0)] + [f.result() for f in futures]
-    for k, p in enumerate(params):
-        grads = [r[2][k] for r in results if r[2][k] is not None]
-        if grads:
-            p.grad = functools.reduce(torch.add, grads)
-    loss = functools.reduce(torch.add, [r[1] for r in results])
-    return torch.cat([r[0] for r in results]), loss
 
 
 class _Progress:

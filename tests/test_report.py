@@ -193,22 +193,3 @@ def test_a_d2l_comparison_at_chance_says_it_times_work_not_learning(monkeypatch)
     assert "Both runs end near chance (10% for ten classes)" in page
     assert "[chapter 2](../notebooks/02_lenet_in_pytorch.ipynb)" in page
     assert (report.ROOT / "notebooks" / "02_lenet_in_pytorch.ipynb").is_file()
-
-
-def test_the_data_parallel_lever_is_timed_as_the_fast_path_over_the_whole_batch(monkeypatch):
-    cpu = _new(native_bf16=False)
-    cpu["trainer_fast_path"] = {**cpu["trainer_fast_path"], "data_parallel": True}
-    cpu["details"]["trainer"]["fast_path"] = dict(cpu["trainer_fast_path"])
-    cpu["lever_speedups_vs_fast_path"]["whole_batch"] = 0.625
-    cpu["lever_train_acc"]["whole_batch"] = 0.85
-    page = _render(monkeypatch, cpu)
-    assert ("| each batch split across the 2 threads, a part per thread (`data_parallel`), "
-            "over the whole batch on 2 threads | 1.60x | 85.0% / 85.0% | pays; on by "
-            "default |") in page
-    assert "instead (`data_parallel`) trains 1.60x as fast (Levers, below)." in page
-    assert "(`data_parallel=True`), keeps both cores busy" in page
-    goals = page[page.index("## Goals"):page.index("## CPU benchmarks")]
-    assert "4 measured, 2 pay; 1 torch thread(s) instead of 2 pays but is off" in goals
-    cpu["trainer_fast_path"]["data_parallel"] = False   # a lever that pays but is off
-    goals = _render(monkeypatch, cpu)
-    assert "over the whole batch on 2 threads pays but is off" in goals
