@@ -208,11 +208,15 @@ def d2l_section(cpu: dict) -> list[str]:
              f"{GOAL_VS_D2L:g}x: {_met(ratio >= GOAL_VS_D2L)}.")] + _at_chance(acc)
 
 
+def _near_chance(accuracy: float) -> bool:
+    return accuracy < CHANCE + LEARNT_ABOVE_CHANCE
+
+
 def _at_chance(acc: dict) -> list[str]:
     """A sentence for a comparison whose trainers all end near chance: it times equal work,
     and its accuracies say nothing about either trainer's learning."""
     trains = [a.get("train_acc") for a in acc.values()]
-    if not trains or None in trains or max(trains) >= CHANCE + LEARNT_ABOVE_CHANCE:
+    if not trains or None in trains or not all(map(_near_chance, trains)):
         return []
     return ["", (f"Both runs end near chance ({CHANCE:.0%} for ten classes): under SGD with "
                  "this learning rate, d2l's sigmoid LeNet stays at chance on so short a "
@@ -376,8 +380,7 @@ def _lever_rows(cpu: dict) -> list[dict]:
 def _costs_accuracy(row: dict) -> bool | None:
     """Whether the lever costs accuracy; None when its run cannot tell (no accuracy, or a
     reference still near chance)."""
-    if row.get("acc") is None or row.get("ref_acc") is None \
-            or row["ref_acc"] < CHANCE + LEARNT_ABOVE_CHANCE:
+    if row.get("acc") is None or row.get("ref_acc") is None or _near_chance(row["ref_acc"]):
         return None
     return row["acc"] < row["ref_acc"] - ACC_TOLERANCE
 
