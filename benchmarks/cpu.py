@@ -42,8 +42,11 @@ one-epoch ``fit`` runs with a setting changed / images/s of the default fast pat
 turns in the same run: ``bf16_autocast`` (channels_last + bfloat16 autocast, oneDNN's
 bf16/AMX path), ``float32`` (channels_last alone; one of these two is the default, so its
 ratio is the noise floor), ``compile`` (``torch.compile``, inductor, on top of the fast path;
-a failure is caught and its reason reported in ``lever_errors``) and ``threads_N`` (the fast
-path on N torch threads). ``lever_train_acc`` is each setting's training accuracy after its
+a failure is caught and its reason reported in ``lever_errors``), ``threads_N`` (the fast
+path on N torch threads), ``depthwise_avgpool`` (LeNet's pools as depthwise convolutions) and
+``malloc_defaults`` (glibc malloc's own thresholds instead of ``reuse_memory``: timed in fresh
+processes, against the fast path in fresh processes, since the setting cannot be undone; the
+rest of the run has it set from the start, d2l's trainer included). ``lever_train_acc`` is each setting's training accuracy after its
 first epoch from the same initial weights: a setting that costs accuracy stays off by default.
 
 ``--setup`` clones the repository into a temporary folder and times both README commands
@@ -368,7 +371,7 @@ def flops_report(matmul: dict, per_s: dict[str, float]) -> dict:
 
 # ---------------------------------------------------------------------------- levers
 
-LEVERS = ("bf16", "compile", "threads", "avgpool")
+LEVERS = ("bf16", "compile", "threads", "avgpool", "malloc")
 
 
 def _reason(err: BaseException) -> str:
@@ -455,12 +458,61 @@ def bench_levers(images: int, repeats: int, threads: int, levers: tuple[str, ...
         fns[name] = functools.partial(run, step)
     times = timed_alternating(fns, repeats, warmup=0)
     per_s = {name: images / statistics.median(t) for name, t in times.items()}
+    speedups = {name: v / per_s["fast_path"] for name, v in per_s.items() if name != "fast_path"}
+    fresh = None
+    if "malloc" in levers and fast.get("reuse_memory"):
+        try:
+            fresh = bench_fresh_processes(images, repeats, threads)
+        except (subprocess.CalledProcessError, ValueError, KeyError) as err:
+            errors["malloc_defaults"] = _reason(err)
+        else:
+            speedups["malloc_defaults"] = fresh["speedup_vs_fast_path"]
+            acc["malloc_defaults"] = fresh["train_acc_first_epoch"]["malloc_defaults"]
     return {"images": images, "threads": threads, "fast_path": fast,
             "seconds": {name: spread(t) for name, t in times.items()},
             "first_run_s": first_s, "images_per_s": per_s,
-            "speedups_vs_fast_path": {name: v / per_s["fast_path"]
-                                      for name, v in per_s.items() if name != "fast_path"},
+            "speedups_vs_fast_path": speedups, "fresh_processes": fresh,
             "train_acc_first_epoch": acc, "errors": errors}
+
+
+#: One ``fit`` of LeNet in a process of its own: argv images, threads, reuse_memory (0/1);
+#: prints the second epoch's training seconds (the first warms oneDNN's kernels up) and the
+#: first epoch's training accuracy.
+_FRESH_FIT = """
+import json, sys, torch
+from lenet.data import load_mnist
+from lenet.models import LeNet
+from lenet.train import fast_path, fit
+images, threads, reuse = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
+torch.set_num_threads(threads)
+digits = load_mnist("train").take(images)
+torch.manual_seed(0)
+timings = {}
+history = fit(LeNet(), (digits.images, digits.labels), epochs=2, lr=%r, batch_size=%d,
+              progress=False, device="cpu", timings=timings,
+              **{**fast_path("cpu"), "reuse_memory": reuse})
+print(json.dumps({"epoch_s": timings["epoch_s"][-1], "train_acc": history.train_acc[0]}))
+"""
+
+
+def bench_fresh_processes(images: int, repeats: int, threads: int) -> dict:
+    """The fast path with and without ``reuse_memory``, each run in a fresh process (the
+    setting is process-wide and cannot be undone), taking turns; seconds of a warm epoch."""
+    script = _FRESH_FIT % (LR, BATCH)
+    times: dict[str, list[float]] = {"fast_path": [], "malloc_defaults": []}
+    acc: dict[str, float] = {}
+    for _ in range(repeats):
+        for name in times:
+            out = subprocess.run([sys.executable, "-c", script, str(images), str(threads),
+                                  "1" if name == "fast_path" else "0"], cwd=ROOT, check=True,
+                                 capture_output=True, text=True).stdout
+            result = json.loads(out.strip().splitlines()[-1])
+            times[name].append(result["epoch_s"])
+            acc[name] = result["train_acc"]
+    return {"seconds": {name: spread(t) for name, t in times.items()},
+            "speedup_vs_fast_path": (statistics.median(times["fast_path"])
+                                     / statistics.median(times["malloc_defaults"])),
+            "train_acc_first_epoch": acc}
 
 
 # ------------------------------------------------------------------- first set-up
@@ -630,6 +682,11 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"--images must be > {4 * BATCH}: d2l's train_ch6 needs 5 batches or more "
                      f"(it plots every num_batches // 5 batches)")
     cores = os.cpu_count() or 1
+    from lenet.train import fast_path, reuse_freed_memory
+
+    # The fast path's malloc setting holds for the whole process once a fit sets it: set it
+    # now, so that every loop of this run (d2l's included) runs under it alike.
+    malloc_reused = bool(fast_path("cpu")["reuse_memory"]) and reuse_freed_memory()
     thread_counts = (tuple(int(x) for x in args.lever_threads.split(","))
                      if args.lever_threads else tuple(sorted({1, max(1, cores // 2)})))
     test_images = args.test_images or max(1, args.images // 6)
@@ -697,6 +754,7 @@ def main(argv: list[str] | None = None) -> dict:
         "notebooks_total_s": notebooks["total_s"] if notebooks else None,
         "machine": machine(),
         "torch": torch.__version__, "trainer_threads": cores, "conv_threads": 1,
+        "malloc_reused": malloc_reused,
         "command": "python -m benchmarks.cpu " + " ".join(argv if argv is not None
                                                             else sys.argv[1:]),
         "details": {"trainer": trainer, "trainer_1_thread": trainer1, "conv": conv,

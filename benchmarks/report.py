@@ -88,7 +88,10 @@ def cpu_section(cpu: dict) -> list[str]:
         "```", "",
         ("Times are medians over the repeats, with the fastest and slowest run; the loops "
          "being compared take turns, so a busy machine slows them alike. Every training loop "
-         f"trains `LeNet` on the same {runs[0]['images']:,} MNIST digits in batches of 256."),
+         f"trains `LeNet` on the same {runs[0]['images']:,} MNIST digits in batches of 256."
+         + (" The whole run, every loop in it, has malloc keep freed memory "
+            "(`lenet.train.reuse_freed_memory`), as the fast path sets it for its process."
+            if cpu.get("malloc_reused") else "")),
         "", "| measurement | median (ms) | min (ms) | max (ms) |", "|---|---|---|---|"]
     for tr in runs:
         lines += [f"| {_loop_name(key)}, {tr['threads']} thread(s) | {_ms(sec)} |"
@@ -317,6 +320,15 @@ def _bounds(cpu: dict, per_image: dict) -> list[str]:
             f"of each vector register empty. Computing the same averages with a depthwise "
             f"convolution trains LeNet at {depthwise:.2f}x the speed (Levers, below)"
             + (": the pools are a small part of a step." if depthwise < PAYS else "."))
+    defaults = _speedups(cpu).get("malloc_defaults")
+    if defaults:
+        lines.append(
+            "* **Fresh pages every step.** With glibc malloc's default thresholds, the "
+            "activations a step allocates and frees "
+            f"({BATCH * channels[0] * h0 * w0 * 4 / 1e6:.1f} MB for the first layer's "
+            "output alone) come back as fresh pages, which the kernel must map and zero on every "
+            f"step: LeNet then trains at {defaults:.2f}x the speed of the fast path, which "
+            "keeps freed memory for reuse (`reuse_memory`; Levers, below).")
     ratio = cpu["matmul_bf16_flop_per_s"] / cpu["matmul_fp32_flop_per_s"]
     if ratio < 1 and not cpu["trainer_fast_path"].get("amp"):
         lines.append(f"* **Emulated bfloat16.** The bfloat16 matmul runs at {ratio:.2g}x the "
@@ -371,6 +383,10 @@ def _lever_rows(cpu: dict) -> list[dict]:
             bool(fast.get("compile")))
     if "depthwise_avgpool" in set(speed) | set(errors):
         add(AVGPOOL_LEVER, ("depthwise_avgpool", None), False)
+    if "malloc_defaults" in set(speed) | set(errors):
+        add("glibc malloc's default thresholds instead of keeping freed memory "
+            "(`reuse_memory`), each in fresh processes", ("malloc_defaults", None),
+            not fast.get("reuse_memory"))
     for name in sorted(k for k in set(speed) | set(errors) if k.startswith("threads_")):
         n = int(name.split("_")[1])
         add(f"{n} torch thread(s) instead of {threads}", (name, None), n == threads)

@@ -91,3 +91,16 @@ def test_the_avgpool_lever_computes_lenets_average_pooling():
     torch.testing.assert_close(depthwise(x), plain(x), rtol=1e-5, atol=1e-6)
     for a, b in zip(depthwise.parameters(), plain.parameters()):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.usefixtures("mnist_root")
+def test_the_malloc_lever_runs_each_setting_in_fresh_processes():
+    """reuse_memory cannot be undone in a process, so its lever times the fast path with
+    and without it in processes of their own; the fast path here reuses memory."""
+    result = cpu.bench_levers(300, 1, 1, ("malloc",), ())
+    fresh = result["fresh_processes"]
+    assert set(fresh["seconds"]) == {"fast_path", "malloc_defaults"}
+    assert result["speedups_vs_fast_path"]["malloc_defaults"] == fresh["speedup_vs_fast_path"]
+    assert 0.1 < fresh["speedup_vs_fast_path"] < 10
+    assert result["train_acc_first_epoch"].keys() == {"fast_path", "malloc_defaults"}
+    assert result["errors"] == {}

@@ -5,6 +5,8 @@ float32, compile a no-op)."""
 from __future__ import annotations
 
 import copy
+import platform
+import sys
 
 import pytest
 import torch
@@ -130,10 +132,33 @@ def test_amp_runs_lenet5_with_its_own_layers_and_loss():
 
 
 def test_fast_path_flags():
+    glibc = platform.libc_ver()[0] == "glibc" and sys.platform.startswith("linux")
     assert fast_path("cpu") == {"channels_last": True, "amp": has_fast_bf16("cpu"),
-                                "compile": False}
+                                "compile": False, "reuse_memory": glibc}
     assert isinstance(has_fast_bf16("cpu"), bool)
     assert has_fast_bf16("meta") is False
+
+
+def test_reuse_memory_raises_glibcs_malloc_thresholds(monkeypatch):
+    import lenet.train as train
+
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, param: int, value: int) -> int:
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(train, "_glibc", lambda: FakeLibc())
+    x, y = _data(n=16)
+    fit(LeNet(), (x, y), epochs=1, progress=False, device="cpu", reuse_memory=True)
+    assert calls == [(-3, 256 << 20), (-1, 512 << 20)]  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
+    calls.clear()
+    fit(LeNet(), (x, y), epochs=1, progress=False, device="cpu")
+    assert calls == []
+    monkeypatch.setattr(train, "_glibc", lambda: None)   # musl, macOS, Windows: untouched
+    assert train.reuse_freed_memory() is False
+    assert train.fast_path("cpu")["reuse_memory"] is False
 
 
 def test_channels_last_changes_the_memory_layout_not_the_training():
