@@ -46,8 +46,9 @@ a failure is caught and its reason reported in ``lever_errors``), ``threads_N`` 
 path on N torch threads), ``depthwise_avgpool`` (LeNet's pools as depthwise convolutions) and
 ``malloc_defaults`` (glibc malloc's own thresholds instead of ``reuse_memory``: timed in fresh
 processes, against the fast path in fresh processes, since the setting cannot be undone; the
-rest of the run has it set from the start, d2l's trainer included). ``lever_train_acc`` is each setting's training accuracy after its
-first epoch from the same initial weights: a setting that costs accuracy stays off by default.
+rest of the run has it set from the start, d2l's trainer included). ``lever_train_acc`` is
+each setting's training accuracy after its first epoch from the same initial weights: a
+setting that costs accuracy stays off by default.
 
 ``--setup`` clones the repository into a temporary folder and times both README commands
 there, ``bash scripts/book.sh`` then ``bash scripts/test.sh`` (``setup_s``; about 40 minutes).
