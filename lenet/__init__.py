@@ -10,6 +10,7 @@ The package behind the book "LeNet from First Principles". The modules, one conc
 * :mod:`lenet.augment` -- random distortions with one ``state()``/``set_state()`` protocol
 * :mod:`lenet.receptive_field` -- receptive fields as exact pixel sets
 * :mod:`lenet.train` -- device-resident training, evaluation, history
+* :mod:`lenet.fuse` -- a sigmoid and the average pool after it as one autograd step
 * :mod:`lenet.sdlm` -- the paper's optimiser, stochastic diagonal Levenberg-Marquardt
 * :mod:`lenet.checkpoint` -- atomic checkpoints, safe loading
 * :mod:`lenet.plot` -- figures shared by the chapters

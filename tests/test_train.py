@@ -134,9 +134,21 @@ def test_amp_runs_lenet5_with_its_own_layers_and_loss():
 def test_fast_path_flags():
     glibc = platform.libc_ver()[0] == "glibc" and sys.platform.startswith("linux")
     assert fast_path("cpu") == {"channels_last": True, "amp": has_fast_bf16("cpu"),
-                                "compile": False, "reuse_memory": glibc}
+                                "compile": False, "fuse": True, "reuse_memory": glibc}
     assert isinstance(has_fast_bf16("cpu"), bool)
     assert has_fast_bf16("meta") is False
+
+
+@pytest.mark.parametrize("amx", [False, True])
+def test_fast_bf16_on_the_cpu_needs_amx(monkeypatch, amx):
+    """AVX512-BF16 alone (oneDNN's bf16 support without AMX tiles) measured slower than
+    float32 for LeNet, so only AMX makes bfloat16 autocast part of the CPU's fast path."""
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    assert has_fast_bf16("cpu") is amx
+    assert fast_path("cpu")["amp"] is amx
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    assert has_fast_bf16("cpu") is False
 
 
 def test_reuse_memory_raises_glibcs_malloc_thresholds(monkeypatch):
