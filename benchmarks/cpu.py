@@ -43,8 +43,9 @@ turns in the same run: ``bf16_autocast`` (channels_last + bfloat16 autocast, one
 bf16/AMX path), ``float32`` (channels_last alone; one of these two is the default, so its
 ratio is the noise floor), ``compile`` (``torch.compile``, inductor, on top of the fast path;
 a failure is caught and its reason reported in ``lever_errors``), ``threads_N`` (the fast
-path on N torch threads), ``depthwise_avgpool`` (LeNet's pools as depthwise convolutions) and
-``malloc_defaults`` (glibc malloc's own thresholds instead of ``reuse_memory``: timed in fresh
+path on N torch threads), ``unfused`` (the fast path without ``fuse``: torch's sigmoid and
+average-pooling kernels one after the other), ``depthwise_avgpool`` (LeNet's pools as depthwise
+convolutions, unfused; its reference is ``unfused``) and ``malloc_defaults`` (glibc malloc's own thresholds instead of ``reuse_memory``: timed in fresh
 processes, against the fast path in fresh processes, since the setting cannot be undone; the
 rest of the run has it set from the start, d2l's trainer included). ``lever_train_acc`` is
 each setting's training accuracy after its first epoch from the same initial weights: a
@@ -372,7 +373,7 @@ def flops_report(matmul: dict, per_s: dict[str, float]) -> dict:
 
 # ---------------------------------------------------------------------------- levers
 
-LEVERS = ("bf16", "compile", "threads", "avgpool", "malloc")
+LEVERS = ("bf16", "compile", "threads", "fuse", "avgpool", "malloc")
 
 
 def _reason(err: BaseException) -> str:
@@ -428,8 +429,11 @@ def bench_levers(images: int, repeats: int, threads: int, levers: tuple[str, ...
         for n in thread_counts:
             if n != threads:
                 settings[f"threads_{n}"] = (fast, n, False, LeNet)
+    if "fuse" in levers or "avgpool" in levers:   # torch's own sigmoid and pooling kernels
+        settings["unfused"] = ({**fast, "fuse": False}, threads, False, LeNet)
     if "avgpool" in levers:   # average pooling computed by a depthwise convolution
-        settings["depthwise_avgpool"] = (fast, threads, False, lenet_with_depthwise_avgpool)
+        settings["depthwise_avgpool"] = ({**fast, "fuse": False}, threads, False,
+                                         lenet_with_depthwise_avgpool)
     errors: dict[str, str] = {}
     first_s: dict[str, float] = {}
     acc: dict[str, float] = {}
@@ -629,8 +633,15 @@ def bench_notebooks() -> dict:
     return {"per_notebook_s": times, "total_s": sum(times.values())}
 
 
+def _cpu_flag(name: str) -> bool:
+    """A ``torch.cpu._is_*_supported`` check, False where this torch lacks it."""
+    check = getattr(torch.cpu, name, None)
+    return bool(check is not None and check())
+
+
 def machine() -> str:
-    """The CPU's model name, core count, vector extension and whether it has native bf16."""
+    """The CPU's model name, core count, vector extension and its bfloat16 hardware: AMX
+    (what :func:`lenet.train.has_fast_bf16` asks for), AVX512-BF16 alone, or neither."""
     from lenet.train import has_fast_bf16
 
     cpuinfo = Path("/proc/cpuinfo")
@@ -638,7 +649,9 @@ def machine() -> str:
              (cpuinfo.read_text().splitlines() if cpuinfo.exists() else [])
              if line.startswith("model name")]
     name = names[0] if names else (platform.processor() or platform.machine())
-    bf16 = "native bfloat16" if has_fast_bf16("cpu") else "no native bfloat16"
+    bf16 = ("AMX bfloat16" if has_fast_bf16("cpu") else
+            "AVX512-BF16 without AMX" if _cpu_flag("_is_avx512_bf16_supported")
+            else "no native bfloat16")
     return (f"{name}, {os.cpu_count()} cores, "
             f"{torch.backends.cpu.get_cpu_capability()}, {bf16}")
 

@@ -31,6 +31,9 @@ GOAL_NOTEBOOKS_S = 120.0     # every notebook executed, seconds
 GOAL_FRACTION = {"fp32": 0.20, "bf16": 0.04}  # training FLOP/s over matmul FLOP/s, to beat
 GOAL_GPU_SECONDS_TO_99 = 2.0
 GOAL_GPU_IMAGES_PER_S = 1_000_000
+#: A bfloat16 matmul under this fraction of float32's rate runs emulated (0.002x measured on
+#: a CPU without bfloat16 instructions, 0.57x on one with AVX512-BF16 but no AMX).
+EMULATED_BELOW = 0.1
 #: A lever pays when it is this much faster than the default fast path ...
 PAYS = 1.1
 #: ... and costs accuracy when its first-epoch training accuracy is this much lower ...
@@ -148,16 +151,25 @@ def _trainer_sentence(tr: dict, base: str) -> str:
             f"takes {ips[base]:,.0f} to {ips['fit']:,.0f} images/s. Storing the model in "
             "`channels_last` (NHWC) memory then lets oneDNN run its faster kernels for "
             f"LeNet's few-channel convolutions: {ips['fit_channels_last']:,.0f} images/s. "
-            + _bf16_sentence(tr) +
+            + _fuse_sentence(tr) + _bf16_sentence(tr) +
             "On one thread the network's own arithmetic dominates, so the gains shrink; "
             "larger batches (1,024) did not help on this CPU.")
 
 
+def _fuse_sentence(tr: dict) -> str:
+    if not tr["fast_path"].get("fuse"):
+        return ""
+    return ("Computing each sigmoid and the 2x2 average pool after it as one autograd step "
+            "(`fuse`, `lenet.fuse`), with no pooling kernel and a single pass over the maps "
+            "backward, and keeping freed memory for the next step (`reuse_memory`) make the "
+            f"fast path: {tr['images_per_s']['fit_fast_path']:,.0f} images/s. ")
+
+
 def _bf16_sentence(tr: dict) -> str:
     if not tr["fast_path"]["amp"]:
-        return ("This CPU has no native bfloat16, so the fast path stays in float32 "
-                "(bfloat16 autocast would be emulated, and slower). ")
-    return ("This CPU computes bfloat16 natively (AMX / AVX512-BF16), so the fast path also "
+        return ("bfloat16 autocast needs AMX on a CPU to pay (`has_fast_bf16`), and this "
+                "CPU has none, so the fast path stays in float32. ")
+    return ("This CPU computes bfloat16 with AMX, so the fast path also "
             "runs the forward pass and the loss under bfloat16 autocast, with float32 "
             "weights and gradients (`amp=True`): "
             f"{tr['images_per_s']['fit_fast_path']:,.0f} images/s. The test suite checks "
@@ -276,7 +288,7 @@ def machine_section(cpu: dict) -> list[str]:
              "share of the bfloat16 matmul |", "|---|---|---|---|",
              f"| {shape}matmul, float32 | {_gflops(fp32)} | 100% | - |",
              f"| {shape}matmul, bfloat16 | {_gflops(bf16)} | - | 100% |"]
-    emulated = bf16 < fp32   # no native bfloat16: its matmul is no ceiling to compare with
+    emulated = _emulated(cpu)   # its matmul is then no ceiling to compare with
     for model, key in (("LeNet", "lenet"), ("LeNet-5", "lenet5")):
         share = cpu[f"{key}_train_vs_fp32_matmul_6xconn"]
         bf16_share = ("- (emulated)" if emulated
@@ -313,6 +325,8 @@ def _bounds(cpu: dict, per_image: dict) -> list[str]:
         f"work between {cpu['trainer_threads']} threads) carries a fixed cost that is large "
         f"next to its arithmetic.{step}")
     depthwise = _speedups(cpu).get("depthwise_avgpool")
+    if depthwise and _speedups(cpu).get("unfused"):
+        depthwise /= _speedups(cpu)["unfused"]   # against torch's own pooling kernel
     if depthwise:
         lines.append(
             f"* **Few channels.** torch's average-pooling kernel for the channels_last layout "
@@ -330,11 +344,20 @@ def _bounds(cpu: dict, per_image: dict) -> list[str]:
             f"step: LeNet then trains at {defaults:.2f}x the speed of the fast path, which "
             "keeps freed memory for reuse (`reuse_memory`; Levers, below).")
     ratio = cpu["matmul_bf16_flop_per_s"] / cpu["matmul_fp32_flop_per_s"]
-    if ratio < 1 and not cpu["trainer_fast_path"].get("amp"):
+    if _emulated(cpu) and not cpu["trainer_fast_path"].get("amp"):
         lines.append(f"* **Emulated bfloat16.** The bfloat16 matmul runs at {ratio:.2g}x the "
                      "float32 rate: this CPU converts bfloat16 to float32 and back rather than "
                      "computing in it natively.")
-    elif ratio >= 1:
+    elif ratio < 1:
+        lever = _speedups(cpu)
+        autocast = (f", and bfloat16 autocast trains LeNet at "
+                    f"{lever['bf16_autocast'] / lever['float32']:.2f}x the speed of float32 "
+                    "(Levers, below)" if {"bf16_autocast", "float32"} <= set(lever) else "")
+        lines.append(f"* **bfloat16 without AMX.** The bfloat16 matmul runs at {ratio:.2f}x "
+                     f"the float32 rate{autocast}: this CPU's bfloat16 instructions "
+                     "(AVX512-BF16) do not outrun its float32 ones, so the fast path trains "
+                     "in float32.")
+    else:
         lever = _speedups(cpu)
         if {"bf16_autocast", "float32"} <= set(lever):
             gain = lever["bf16_autocast"] / lever["float32"]
@@ -345,6 +368,12 @@ def _bounds(cpu: dict, per_image: dict) -> list[str]:
                     "(Levers, below): the narrow, data-bound layers above gain little from "
                     "faster arithmetic.")
     return lines
+
+
+def _emulated(cpu: dict) -> bool:
+    """Whether the bfloat16 matmul ran emulated (far below float32's rate, as on a CPU
+    without bfloat16 instructions), so that it is no ceiling to measure training against."""
+    return cpu["matmul_bf16_flop_per_s"] < EMULATED_BELOW * cpu["matmul_fp32_flop_per_s"]
 
 
 def _speedups(cpu: dict) -> dict[str, float]:
@@ -381,8 +410,12 @@ def _lever_rows(cpu: dict) -> list[dict]:
     if "compile" in set(speed) | set(errors):
         add("`torch.compile` (inductor) on the fast path", ("compile", None),
             bool(fast.get("compile")))
+    if "unfused" in set(speed) | set(errors):
+        add("torch's sigmoid and average-pooling kernels one after the other instead of "
+            "fused (`fuse`)", ("unfused", None), not fast.get("fuse"))
     if "depthwise_avgpool" in set(speed) | set(errors):
-        add(AVGPOOL_LEVER, ("depthwise_avgpool", None), False)
+        add(AVGPOOL_LEVER, ("depthwise_avgpool", "unfused" if "unfused" in speed else None),
+            False)
     if "malloc_defaults" in set(speed) | set(errors):
         add("glibc malloc's default thresholds instead of keeping freed memory "
             "(`reuse_memory`), each in fresh processes", ("malloc_defaults", None),
@@ -503,7 +536,7 @@ def goals_section(cpu: dict | None, gpu: dict | None) -> list[str]:
         if not any(cpu.get(k) is None for k in _FRACTION_KEYS):
             for dt, name in (("fp32", "float32"), ("bf16", "bfloat16")):
                 f = cpu[f"lenet_train_vs_{dt}_matmul_6xconn"]
-                if dt == "bf16" and cpu["matmul_bf16_flop_per_s"] < cpu["matmul_fp32_flop_per_s"]:
+                if dt == "bf16" and _emulated(cpu):
                     # a bfloat16 matmul slower than float32 runs emulated: no ceiling to compare
                     gflops = cpu["matmul_bf16_flop_per_s"] / 1e9
                     rows.append(f"| LeNet's training FLOP/s over the {name} matmul's | "
