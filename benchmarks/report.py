@@ -167,8 +167,8 @@ def _fuse_sentence(tr: dict) -> str:
 
 def _bf16_sentence(tr: dict) -> str:
     if not tr["fast_path"]["amp"]:
-        return ("bfloat16 autocast needs AMX on a CPU to pay (`has_fast_bf16`), and this "
-                "CPU has none, so the fast path stays in float32. ")
+        return ("On a CPU, bfloat16 autocast pays only with AMX (`has_fast_bf16`); this CPU "
+                "has none, so the fast path stays in float32. ")
     return ("This CPU computes bfloat16 with AMX, so the fast path also "
             "runs the forward pass and the loss under bfloat16 autocast, with float32 "
             "weights and gradients (`amp=True`): "

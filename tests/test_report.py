@@ -166,7 +166,7 @@ def test_bf16_without_amx_is_a_ceiling_but_stays_off(monkeypatch):
     assert "Emulated" not in page and "emulated" not in page
     assert ("* **bfloat16 without AMX.** The bfloat16 matmul runs at 0.57x the float32 rate, "
             "and bfloat16 autocast trains LeNet at 0.71x the speed of float32") in page
-    assert "needs AMX on a CPU to pay" in page
+    assert "bfloat16 autocast pays only with AMX (`has_fast_bf16`); this CPU has none" in page
 
 
 def test_the_fuse_lever_and_the_depthwise_pool_against_torchs_pool(monkeypatch):
