@@ -46,7 +46,7 @@ echo "==> running stages 1-3 side by side (logs in $LOGS), then stage 4"
 start pytest nice -n 10 python -m pytest tests -q -p no:cacheprovider -n 2 --durations=25
 start nbval env PYTHONPATH="$ROOT/scripts${PYTHONPATH:+:$PYTHONPATH}" \
     python -m pytest --nbval --nbval-current-env --nbval-cell-timeout=600 -q \
-    -p no:cacheprovider -p nbval_cache --nbval-cache-into "$ROOT/_build/.jupyter_cache" notebooks
+    --nbval-sanitize-with "$ROOT/scripts/nbval_sanitize.cfg" -p no:cacheprovider -p nbval_cache --nbval-cache-into "$ROOT/_build/.jupyter_cache" notebooks
 start build_zh_CN python scripts/i18n.py build --strict
 
 finish nbval "2/4 nbval (every notebook, outputs compared strictly)"
