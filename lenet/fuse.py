@@ -17,6 +17,7 @@ derivative in one kernel.
 from __future__ import annotations
 
 import copy
+import sys
 from collections import OrderedDict
 
 import torch
@@ -136,6 +137,13 @@ def _fuse(module: nn.Module) -> tuple[nn.Module, int]:
     return shell, count
 
 
+def _compiled(model: nn.Module) -> bool:
+    """Whether ``model`` is ``torch.compile``'s wrapper (dynamo is imported only if it is in
+    use already: importing it costs a second)."""
+    dynamo = sys.modules.get("torch._dynamo.eval_frame")
+    return dynamo is not None and isinstance(model, dynamo.OptimizedModule)
+
+
 def fuse_sigmoid_pool(model: nn.Module) -> nn.Module:
     """``model`` with every ``nn.Sigmoid`` that is followed directly, inside an
     ``nn.Sequential``, by an ``nn.AvgPool2d`` over 2x2 windows (stride 2, no padding) fused
@@ -143,7 +151,10 @@ def fuse_sigmoid_pool(model: nn.Module) -> nn.Module:
 
     ``model`` itself is left as it is: the result is a shallow copy whose convolutions and
     linear layers are ``model``'s own modules, so training the copy trains ``model`` (and
-    its ``state_dict`` keys are unchanged). With no such pair, ``model`` is returned."""
+    its ``state_dict`` keys are unchanged). With no such pair, ``model`` is returned, and so
+    is a ``torch.compile``'d module: inductor fuses what it compiles on its own."""
     check_module("model", model)
+    if _compiled(model):
+        return model
     fused, count = _fuse(model)
     return fused if count else model

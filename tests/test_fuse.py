@@ -79,6 +79,14 @@ def test_models_without_the_pair_come_back_unchanged(make):
     assert fuse_sigmoid_pool(model) is model
 
 
+def test_a_compiled_model_is_left_to_inductor():
+    """torch.compile fuses on its own; rewriting the compiled wrapper's copy would break it."""
+    model = LeNet()
+    compiled = torch.compile(model)
+    assert fuse_sigmoid_pool(compiled) is compiled
+    assert fuse_sigmoid_pool(model) is not model
+
+
 def test_only_plain_2x2_average_pools_are_fused():
     class MyPool(nn.AvgPool2d):
         pass
