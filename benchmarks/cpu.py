@@ -37,6 +37,10 @@ forward, so forward + backward = 3 x forward = 6 x connections.
 ``lenet_train_vs_fp32_matmul_6xconn`` is LeNet's training FLOP/s / the float32 matmul's, and
 likewise for bf16 and for ``lenet5_``.
 
+The fixed cost of a step: ``step_fixed_s`` is a fast-path training step on a batch of 1, where
+LeNet's arithmetic is negligible, ``step_s`` one on a batch of 256, ``step_fixed_fraction``
+their ratio: the most a whole-epoch step without per-batch Python could remove.
+
 Levers (``--levers``, all by default): ``lever_speedups_vs_fast_path`` gives images/s of
 one-epoch ``fit`` runs with a setting changed / images/s of the default fast path, timed in
 turns in the same run: ``bf16_autocast`` (channels_last + bfloat16 autocast, oneDNN's
@@ -374,6 +378,8 @@ def flops_report(matmul: dict, per_s: dict[str, float]) -> dict:
 # ---------------------------------------------------------------------------- levers
 
 LEVERS = ("bf16", "compile", "threads", "fuse", "avgpool", "malloc")
+#: Steps on batches of 1 that time a training step's fixed cost (:func:`bench_step_floor`).
+FLOOR_STEPS = 512
 
 
 def _reason(err: BaseException) -> str:
@@ -518,6 +524,36 @@ def bench_fresh_processes(images: int, repeats: int, threads: int) -> dict:
             "speedup_vs_fast_path": (statistics.median(times["fast_path"])
                                      / statistics.median(times["malloc_defaults"])),
             "train_acc_first_epoch": acc}
+
+
+def bench_step_floor(images: int, repeats: int, threads: int) -> dict:
+    """The fixed cost of one training step: the fast path's steps on batches of 1 (where
+    LeNet's arithmetic is negligible, so what is left is Python, dispatch, the autograd
+    engine and the optimizer) against its steps on batches of 256, timed in turns. That cost
+    bounds what a whole-epoch step without per-batch Python could save."""
+    from lenet.data import load_mnist
+    from lenet.models import LeNet
+    from lenet.train import fast_path, fit
+
+    torch.set_num_threads(threads)
+    digits = load_mnist("train").take(images)
+    small = (digits.images[:FLOOR_STEPS], digits.labels[:FLOOR_STEPS])
+    fast = fast_path("cpu")
+    steps = {1: FLOOR_STEPS, BATCH: -(-images // BATCH)}
+    train_s: dict[int, list[float]] = {1: [], BATCH: []}
+
+    def run(batch: int) -> None:
+        timings: dict = {}
+        fit(LeNet(), small if batch == 1 else (digits.images, digits.labels), epochs=1,
+            lr=LR, batch_size=batch, progress=False, device="cpu", timings=timings, **fast)
+        train_s[batch].append(timings["train_s"])
+
+    timed_alternating({"batch_1": lambda: run(1), f"batch_{BATCH}": lambda: run(BATCH)},
+                      repeats)
+    per_step = {b: statistics.median(t[1:] or t) / steps[b] for b, t in train_s.items()}
+    return {"steps": steps, "threads": threads, "step_s": {str(b): v for b, v in
+                                                           per_step.items()},
+            "fixed_fraction": per_step[1] / per_step[BATCH]}
 
 
 # ------------------------------------------------------------------- first set-up
@@ -711,6 +747,7 @@ def main(argv: list[str] | None = None) -> dict:
                                   "lenet5": lenet5["train_images_per_s"]})
     lever_run = (bench_levers(args.images, args.repeats, cores, levers, thread_counts)
                  if levers else None)
+    floor = bench_step_floor(args.images, args.repeats, cores)
     trainer = bench_trainer(args.images, args.repeats, args.workers, cores)
     trainer1 = bench_trainer(args.images, args.repeats, args.workers, 1)
     torch.set_num_threads(1)  # the convolution comparisons are single-threaded
@@ -726,6 +763,8 @@ def main(argv: list[str] | None = None) -> dict:
               for dt in ("fp32", "bf16")]
     lines += [row(f"LeNet5 fit fast path training steps, {args.images:,} images",
                   lenet5["train_s"])]
+    lines += [f"| training step, batch {b} (fixed cost: batch 1) | {sec:.4g} | - | - | "
+              f"{args.repeats} |" for b, sec in floor["step_s"].items()]
     if lever_run:
         lines += [row(f"lever {name}, {args.images:,} images", sec)
                   for name, sec in lever_run["seconds"].items()]
@@ -754,6 +793,9 @@ def main(argv: list[str] | None = None) -> dict:
         "lever_speedups_vs_fast_path": lever_run["speedups_vs_fast_path"] if lever_run else None,
         "lever_train_acc": lever_run["train_acc_first_epoch"] if lever_run else None,
         "lever_errors": lever_run["errors"] if lever_run else None,
+        "step_fixed_s": floor["step_s"]["1"],
+        "step_s": floor["step_s"][str(BATCH)],
+        "step_fixed_fraction": floor["fixed_fraction"],
         "setup_s": ({k: setup[k] for k in ("clone_s", "book_sh_s", "test_sh_s") if k in setup}
                     if setup else None),
         "trainer_speedup_vs_baseline": trainer["speedup"],
@@ -773,7 +815,8 @@ def main(argv: list[str] | None = None) -> dict:
                                                             else sys.argv[1:]),
         "details": {"trainer": trainer, "trainer_1_thread": trainer1, "conv": conv,
                     "sparse": sparse, "notebooks": notebooks, "d2l": d2l_run,
-                    "matmul": matmul, "lenet5": lenet5, "levers": lever_run, "setup": setup},
+                    "matmul": matmul, "lenet5": lenet5, "levers": lever_run, "setup": setup,
+                    "step_floor": floor},
     }
     if args.out is not None:
         atomic_save_json(summary, args.out)

@@ -318,12 +318,21 @@ def _bounds(cpu: dict, per_image: dict) -> list[str]:
     if per_image.get("lenet"):
         per_s = share * cpu["matmul_fp32_flop_per_s"] / per_image["lenet"]
         step = f" A training step on a batch of {BATCH} takes {BATCH / per_s * 1e3:.1f} ms."
+    fixed = ""
+    if cpu.get("step_fixed_fraction") is not None:
+        frac = cpu["step_fixed_fraction"]
+        fixed = (f" A step on a batch of 1, where the arithmetic is negligible, still takes "
+                 f"{cpu['step_fixed_s'] * 1e3:.1f} ms: {frac:.0%} of a step on {BATCH} "
+                 f"({cpu['step_s'] * 1e3:.1f} ms, timed in turns with it). That fixed cost "
+                 "(Python, dispatch, the autograd engine, the optimizer) is all that a "
+                 "whole-epoch step without per-batch Python could remove: at most "
+                 f"{1 / (1 - frac):.2f}x." if frac < 1 else "")
     lines.append(
         f"* **Per-operation overhead at small sizes.** With "
         f"{' and '.join(str(c) for c in channels)} channels on maps from {h0}x{w0} down to "
         f"{h1}x{w1}, every operation of a step (dispatch, memory allocation, splitting the "
         f"work between {cpu['trainer_threads']} threads) carries a fixed cost that is large "
-        f"next to its arithmetic.{step}")
+        f"next to its arithmetic.{step}{fixed}")
     depthwise = _speedups(cpu).get("depthwise_avgpool")
     unfused = _speedups(cpu).get("unfused")
     if depthwise and unfused:   # both set against torch's own pooling kernel

@@ -104,3 +104,17 @@ def test_the_malloc_lever_runs_each_setting_in_fresh_processes():
     assert 0.1 < fresh["speedup_vs_fast_path"] < 10
     assert result["train_acc_first_epoch"].keys() == {"fast_path", "malloc_defaults"}
     assert result["errors"] == {}
+
+
+@pytest.mark.usefixtures("mnist_root")
+def test_the_step_floor_times_batches_of_one_against_full_batches(monkeypatch):
+    """bench_step_floor divides each run's training seconds by its own number of steps:
+    FLOOR_STEPS steps of one image, and ceil(images / 256) full batches."""
+    monkeypatch.setattr(cpu, "FLOOR_STEPS", 16)
+    threads = torch.get_num_threads()
+    result = cpu.bench_step_floor(600, 2, 1)
+    torch.set_num_threads(threads)
+    assert result["steps"] == {1: 16, 256: 3}
+    step_1, step_256 = result["step_s"]["1"], result["step_s"]["256"]
+    assert 0 < step_1 < step_256   # a batch of 256 costs more than a batch of 1
+    assert result["fixed_fraction"] == pytest.approx(step_1 / step_256)

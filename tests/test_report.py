@@ -169,6 +169,18 @@ def test_bf16_without_amx_is_a_ceiling_but_stays_off(monkeypatch):
     assert "bfloat16 autocast pays only with AMX (`has_fast_bf16`); this CPU has none" in page
 
 
+def test_the_fixed_cost_of_a_step_bounds_a_whole_epoch_step(monkeypatch):
+    cpu = _new(native_bf16=False)
+    page = _render(monkeypatch, cpu)
+    assert "whole-epoch step" not in page   # not measured: nothing said
+    cpu.update(step_fixed_s=0.0015, step_s=0.012, step_fixed_fraction=0.125)
+    page = _render(monkeypatch, cpu)
+    assert ("A step on a batch of 1, where the arithmetic is negligible, still takes 1.5 ms: "
+            "12% of a step on 256 (12.0 ms, timed in turns with it). That fixed cost (Python, "
+            "dispatch, the autograd engine, the optimizer) is all that a whole-epoch step "
+            "without per-batch Python could remove: at most 1.14x.") in page
+
+
 def test_the_fuse_lever_and_the_depthwise_pool_against_torchs_pool(monkeypatch):
     cpu = _new(native_bf16=False)
     cpu["trainer_fast_path"]["fuse"] = True
