@@ -171,6 +171,8 @@ def test_bf16_without_amx_is_a_ceiling_but_stays_off(monkeypatch):
 
 def test_the_fixed_cost_of_a_step_bounds_a_whole_epoch_step(monkeypatch):
     cpu = _new(native_bf16=False)
+    for key in ("step_fixed_s", "step_s", "step_fixed_fraction"):
+        cpu.pop(key, None)
     page = _render(monkeypatch, cpu)
     assert "whole-epoch step" not in page   # not measured: nothing said
     cpu.update(step_fixed_s=0.0015, step_s=0.012, step_fixed_fraction=0.125)
