@@ -49,7 +49,8 @@ ratio is the noise floor), ``compile`` (``torch.compile``, inductor, on top of t
 a failure is caught and its reason reported in ``lever_errors``), ``threads_N`` (the fast
 path on N torch threads), ``unfused`` (the fast path without ``fuse``: torch's sigmoid and
 average-pooling kernels one after the other), ``depthwise_avgpool`` (LeNet's pools as depthwise
-convolutions, unfused; its reference is ``unfused``) and ``malloc_defaults`` (glibc malloc's own thresholds instead of ``reuse_memory``: timed in fresh
+convolutions after a separate sigmoid; the report also sets it against ``unfused``) and
+``malloc_defaults`` (glibc malloc's own thresholds instead of ``reuse_memory``: timed in fresh
 processes, against the fast path in fresh processes, since the setting cannot be undone; the
 rest of the run has it set from the start, d2l's trainer included). ``lever_train_acc`` is
 each setting's training accuracy after its first epoch from the same initial weights: a
