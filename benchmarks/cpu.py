@@ -670,16 +670,10 @@ def bench_notebooks() -> dict:
     return {"per_notebook_s": times, "total_s": sum(times.values())}
 
 
-def _cpu_flag(name: str) -> bool:
-    """A ``torch.cpu._is_*_supported`` check, False where this torch lacks it."""
-    check = getattr(torch.cpu, name, None)
-    return bool(check is not None and check())
-
-
 def machine() -> str:
     """The CPU's model name, core count, vector extension and its bfloat16 hardware: AMX
     (what :func:`lenet.train.has_fast_bf16` asks for), AVX512-BF16 alone, or neither."""
-    from lenet.train import has_fast_bf16
+    from lenet.train import cpu_supports, has_fast_bf16
 
     cpuinfo = Path("/proc/cpuinfo")
     names = [line.split(":", 1)[1].strip() for line in
@@ -687,7 +681,7 @@ def machine() -> str:
              if line.startswith("model name")]
     name = names[0] if names else (platform.processor() or platform.machine())
     bf16 = ("AMX bfloat16" if has_fast_bf16("cpu") else
-            "AVX512-BF16 without AMX" if _cpu_flag("_is_avx512_bf16_supported")
+            "AVX512-BF16 without AMX" if cpu_supports("_is_avx512_bf16_supported")
             else "no native bfloat16")
     return (f"{name}, {os.cpu_count()} cores, "
             f"{torch.backends.cpu.get_cpu_capability()}, {bf16}")

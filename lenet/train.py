@@ -81,6 +81,13 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def cpu_supports(check: str) -> bool:
+    """The answer of one of torch's CPU feature checks, ``torch.cpu._is_<feature>_supported``
+    (e.g. ``"_is_amx_tile_supported"``); False where this torch build lacks the check."""
+    probe = getattr(torch.cpu, check, None)
+    return bool(probe is not None and probe())
+
+
 def has_fast_bf16(device: str | torch.device) -> bool:
     """Whether ``device`` computes in bfloat16 fast enough that ``fit(amp=True)`` pays: a
     CUDA GPU with bf16 support, or a CPU with AMX tiles (oneDNN's bf16 kernels).
@@ -91,10 +98,9 @@ def has_fast_bf16(device: str | torch.device) -> bool:
     if dev.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if dev.type == "cpu":
-        amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
         try:
-            return bool(amx is not None and amx()
-                        and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+            return (cpu_supports("_is_amx_tile_supported")
+                    and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()))
         except (AttributeError, RuntimeError):  # a build without oneDNN
             return False
     return False

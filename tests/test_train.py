@@ -151,6 +151,14 @@ def test_fast_bf16_on_the_cpu_needs_amx(monkeypatch, amx):
     assert has_fast_bf16("cpu") is False
 
 
+def test_cpu_supports_is_false_for_a_check_this_torch_lacks(monkeypatch):
+    import lenet.train as train
+
+    monkeypatch.setattr(torch.cpu, "_is_avx2_supported", lambda: True, raising=False)
+    assert train.cpu_supports("_is_avx2_supported") is True
+    assert train.cpu_supports("_is_no_such_feature_supported") is False
+
+
 def test_reuse_memory_raises_glibcs_malloc_thresholds(monkeypatch):
     import lenet.train as train
 
