@@ -55,12 +55,21 @@ def loss_hessians(scores: torch.Tensor, labels: torch.Tensor, loss_fn: LossFn) -
 
 
 def psd_root(hessians: torch.Tensor) -> torch.Tensor:
-    """``R`` with ``R @ R.T`` = each ``(C, C)`` matrix with its negative eigenvalues set to
-    zero (the Gauss-Newton approximation is positive semi-definite). ``(N, C, C)`` in and
-    out, computed in float64."""
+    """The principal square root ``R = V sqrt(L) V^T`` of each ``(C, C)`` matrix with its
+    negative eigenvalues set to zero (the Gauss-Newton approximation is positive
+    semi-definite), so ``R @ R.T`` is that matrix. ``(N, C, C)`` in and out, computed in
+    float64.
+
+    Any ``R`` with ``R @ R.T`` right would do for the exact diagonal, but the sampled one
+    draws ``R @ s`` for random signs ``s``, and ``V sqrt(L)`` alone is not unique: where
+    eigenvalues repeat (the MAP loss's Hessian has many equal ones) ``eigh`` may return any
+    basis of their eigenspace, and which one depends on the last bits of the input. The
+    symmetric root is unique and changes as little as the matrix does.
+    """
     h = hessians.double()
     vals, vecs = torch.linalg.eigh((h + h.transpose(1, 2)) / 2)
-    return (vecs * vals.clamp_min(0).sqrt()[:, None, :]).to(hessians.dtype)
+    root = (vecs * vals.clamp_min(0).sqrt()[:, None, :]) @ vecs.transpose(1, 2)
+    return root.to(hessians.dtype)
 
 
 Split = tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]

@@ -80,8 +80,14 @@ def headings(markdown: str) -> list[tuple[int, str]]:
 
 
 def is_ignored_output(cell: dict) -> bool:
-    """True for a code cell whose output nbval does not compare."""
+    """True for a code cell whose output nbval does not compare.
+
+    Asks nbval's own parser: a marker counts only as a comment line that is exactly
+    ``# NBVAL_IGNORE_OUTPUT`` (``# NBVAL_IGNORE_OUTPUT: why`` is a plain comment to nbval).
+    """
+    from nbval.plugin import find_comment_markers
+
     tags = cell.get("metadata", {}).get("tags", [])
-    source = "".join(cell.get("source", ""))
+    markers = dict(find_comment_markers("".join(cell.get("source", ""))))
     return ("nbval-ignore-output" in tags or "nbval-skip" in tags
-            or re.search(r"^\s*#\s*NBVAL_(IGNORE_OUTPUT|SKIP)\b", source, re.MULTILINE) is not None)
+            or markers.get("check") is False or markers.get("skip") is True)
