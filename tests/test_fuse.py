@@ -54,6 +54,28 @@ def test_gradcheck_of_the_fused_step(layout):
     assert torch.autograd.gradcheck(sigmoid_avg_pool2d, (x.requires_grad_(),))
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("c", [1, 6, 16])
+def test_bfloat16_matches_torchs_ops_computed_in_float32(layout, c):
+    # bfloat16 takes its own route in channels_last (the column pairs summed by a matmul):
+    # compare with torch's two ops on the same bfloat16 values, in float32
+    gen = torch.Generator().manual_seed(c)
+    x = (3 * torch.randn(4, c, 10, 12, generator=gen)).bfloat16()
+    x = x.contiguous(memory_format=layout)
+    g = torch.randn(4, c, 5, 6, generator=gen).bfloat16()
+    ours = x.clone().requires_grad_()
+    out = sigmoid_avg_pool2d(ours)
+    out.backward(g)
+    exact = x.float().requires_grad_()
+    expected = reference(exact)
+    expected.backward(g.float())
+    assert out.dtype == ours.grad.dtype == torch.bfloat16
+    assert out.is_contiguous(memory_format=layout)
+    torch.testing.assert_close(out.float(), expected, rtol=0.01, atol=4e-3)
+    # the saved sigmoid is bfloat16 too: near 0 or 1 its s (1 - s) keeps few bits
+    torch.testing.assert_close(ours.grad.float(), exact.grad, rtol=0.02, atol=4e-3)
+
+
 def test_a_non_contiguous_input_falls_back_to_torchs_ops():
     x = torch.randn(2, 3, 8, 8)[:, :, ::2]   # (2, 3, 4, 8), strided
     torch.testing.assert_close(sigmoid_avg_pool2d(x), reference(x))
