@@ -671,16 +671,17 @@ def bench_notebooks() -> dict:
 
 
 def machine() -> str:
-    """The CPU's model name, core count, vector extension and its bfloat16 hardware: AMX
-    (what :func:`lenet.train.has_fast_bf16` asks for), AVX512-BF16 alone, or neither."""
-    from lenet.train import cpu_supports, has_fast_bf16
+    """The CPU's model name, core count, vector extension and its bfloat16 hardware: AMX,
+    AVX512-BF16 alone, or neither (whether bfloat16 pays is measured, not read from these:
+    :func:`lenet.train.has_fast_bf16`)."""
+    from lenet.train import cpu_supports
 
     cpuinfo = Path("/proc/cpuinfo")
     names = [line.split(":", 1)[1].strip() for line in
              (cpuinfo.read_text().splitlines() if cpuinfo.exists() else [])
              if line.startswith("model name")]
     name = names[0] if names else (platform.processor() or platform.machine())
-    bf16 = ("AMX bfloat16" if has_fast_bf16("cpu") else
+    bf16 = ("AMX bfloat16" if cpu_supports("_is_amx_tile_supported") else
             "AVX512-BF16 without AMX" if cpu_supports("_is_avx512_bf16_supported")
             else "no native bfloat16")
     return (f"{name}, {os.cpu_count()} cores, "

@@ -88,21 +88,53 @@ def cpu_supports(check: str) -> bool:
     return bool(probe is not None and probe())
 
 
+#: How many times faster than float32 a CPU must multiply in bfloat16 (:func:`cpu_bf16_speedup`)
+#: for bfloat16 autocast to pay in :func:`fit`. Measured on two 2-core CPUs: an AMD EPYC
+#: (Zen 4, AVX512-BF16) multiplied at 2.3x and trained LeNet 1.24x faster under autocast; an
+#: Intel Xeon exposing AVX512-BF16 but no AMX multiplied at 0.55x and trained at 0.75x.
+BF16_MIN_SPEEDUP = 1.5
+
+
+@functools.cache
+def cpu_bf16_speedup(size: int = 512, repeats: int = 5) -> float:
+    """How many times faster this CPU multiplies two ``size x size`` matrices in bfloat16
+    than in float32: best of ``repeats`` of each, at torch's current thread count, measured
+    once per process (a few milliseconds). 0.0 where oneDNN has no bfloat16 kernels here
+    (the CPU would emulate them, far slower, so they are not timed).
+
+    A feature flag cannot answer this: the same AVX512-BF16 instructions ran at 2.3x on one
+    CPU and 0.55x on another (:data:`BF16_MIN_SPEEDUP`), and AMX runs far faster still.
+    """
+    try:
+        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return 0.0
+    except (AttributeError, RuntimeError):  # a build without oneDNN
+        return 0.0
+    gen = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(size, size, generator=gen) for _ in range(2))
+    best = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        x, y = a.to(dtype), b.to(dtype)
+        torch.mm(x, y)  # the first call builds oneDNN's kernel
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            torch.mm(x, y)
+            times.append(time.perf_counter() - start)
+        best[dtype] = min(times)
+    return best[torch.float32] / best[torch.bfloat16]
+
+
 def has_fast_bf16(device: str | torch.device) -> bool:
     """Whether ``device`` computes in bfloat16 fast enough that ``fit(amp=True)`` pays: a
-    CUDA GPU with bf16 support, or a CPU with AMX tiles (oneDNN's bf16 kernels).
-
-    AVX512-BF16 alone does not count: on such a CPU (2 cores, no AMX) a 2,048x2,048 bf16
-    matmul ran at 0.57x the float32 rate and LeNet trained at 0.74x the speed of float32."""
+    CUDA GPU with bf16 support, or a CPU whose bfloat16 matmul runs at least
+    :data:`BF16_MIN_SPEEDUP` times as fast as its float32 one (:func:`cpu_bf16_speedup`,
+    measured once per process): CPUs with AMX, and some with AVX512-BF16 alone."""
     dev = torch.device(device)
     if dev.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if dev.type == "cpu":
-        try:
-            return (cpu_supports("_is_amx_tile_supported")
-                    and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()))
-        except (AttributeError, RuntimeError):  # a build without oneDNN
-            return False
+        return cpu_bf16_speedup() >= BF16_MIN_SPEEDUP
     return False
 
 
@@ -301,11 +333,11 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         overwrite: without ``resume``, an existing ``checkpoint`` is refused unless this
             is True (a fresh run would silently replace it).
         amp: run forward and loss under bfloat16 autocast, on CUDA and on the CPU (no-op
-            elsewhere). It pays where the device computes in bfloat16 natively (see
-            :func:`has_fast_bf16`): about 1.2x for LeNet on a CPU with AMX. Measured there,
-            10 passes of LeNet over MNIST ended within 0.05 points of float32's test
-            accuracy (96.97% vs 96.94%). Elsewhere the CPU emulates bfloat16 and is slower:
-            leave it off.
+            elsewhere). It pays where the device computes in bfloat16 fast (see
+            :func:`has_fast_bf16`): about 1.2x for LeNet on a CPU with AMX, and 1.24x on an
+            AMD Zen 4 (AVX512-BF16). Measured with AMX, 10 passes of LeNet over MNIST ended
+            within 0.05 points of float32's test accuracy (96.97% vs 96.94%). Elsewhere
+            bfloat16 is slower than float32: leave it off.
         channels_last: store model and images in ``channels_last`` (NHWC) memory format, on
             any device: cuDNN and the CPU's oneDNN both have faster NHWC kernels for LeNet's
             few-channel convolutions (about 1.3x on one CPU thread, 1.7x on two).
