@@ -163,8 +163,9 @@ def _fuse_sentence(tr: dict) -> str:
         return ""
     return ("Computing each sigmoid and the 2x2 average pool after it as one autograd step "
             "(`fuse`, `lenet.fuse`), with no pooling kernel and a single pass over the maps "
-            "backward, and keeping freed memory for the next step (`reuse_memory`) make the "
-            f"fast path: {tr['images_per_s']['fit_fast_path']:,.0f} images/s. ")
+            "backward, and keeping freed memory for the next step (`reuse_memory`) "
+            + ("are two more parts of the fast path. " if tr["fast_path"]["amp"] else
+               f"make the fast path: {tr['images_per_s']['fit_fast_path']:,.0f} images/s. "))
 
 
 def _bf16_sentence(tr: dict) -> str:
