@@ -592,11 +592,12 @@ def bench_setup(source: str | None = None, keep: bool = False) -> dict:
         for key, script in (("book_sh", "scripts/book.sh"), ("test_sh", "scripts/test.sh")):
             start = time.perf_counter()
             done = subprocess.run(["bash", script], cwd=clone, env=env, check=False,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             out[f"{key}_s"] = time.perf_counter() - start
             out[f"{key}_returncode"] = done.returncode
             if done.returncode:
-                out[f"{key}_stderr_tail"] = done.stderr[-2000:]
+                # pytest reports its failures on stdout, so keep the end of both.
+                out[f"{key}_output_tail"] = done.stdout[-2000:]
     finally:
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
