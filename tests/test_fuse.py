@@ -57,7 +57,7 @@ def test_gradcheck_of_the_fused_step(layout):
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("c", [1, 6, 16])
 def test_bfloat16_matches_torchs_ops_computed_in_float32(layout, c):
-    # bfloat16 takes its own route in channels_last (the column pairs summed by a matmul):
+    # bfloat16 takes its own route in either layout (pixel pairs averaged by a matmul):
     # compare with torch's two ops on the same bfloat16 values, in float32
     gen = torch.Generator().manual_seed(c)
     x = (3 * torch.randn(4, c, 10, 12, generator=gen)).bfloat16()
