@@ -44,7 +44,8 @@ from .checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from .fuse import fuse_sigmoid_pool
+from .fuse import SigmoidAvgPool2d, fuse_sigmoid_pool
+from .layout import channels_first_convs
 from .models import default_recipe  # noqa: F401 -- moved to lenet.models; old import path
 from .sdlm import CURVATURE_SAMPLES, SDLM, gauss_newton_diagonal
 
@@ -333,19 +334,24 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         overwrite: without ``resume``, an existing ``checkpoint`` is refused unless this
             is True (a fresh run would silently replace it).
         amp: run forward and loss under bfloat16 autocast, on CUDA and on the CPU (no-op
-            elsewhere). It pays where the device computes in bfloat16 fast (see
-            :func:`has_fast_bf16`): about 1.2x for LeNet on a CPU with AMX, and 1.24x on an
-            AMD Zen 4 (AVX512-BF16). Measured with AMX, 10 passes of LeNet over MNIST ended
-            within 0.05 points of float32's test accuracy (96.97% vs 96.94%). Elsewhere
-            bfloat16 is slower than float32: leave it off.
+            elsewhere); the per-epoch evaluation on ``test`` runs under it too. It pays
+            where the device computes in bfloat16 fast (see :func:`has_fast_bf16`): about
+            1.2x for LeNet on a CPU with AMX, and 1.24x on an AMD Zen 4 (AVX512-BF16).
+            Measured with AMX, 10 passes of LeNet over MNIST ended within 0.05 points of
+            float32's test accuracy (96.97% vs 96.94%). Elsewhere bfloat16 is slower than
+            float32: leave it off.
         channels_last: store model and images in ``channels_last`` (NHWC) memory format, on
             any device: cuDNN and the CPU's oneDNN both have faster NHWC kernels for LeNet's
-            few-channel convolutions (about 1.3x on one CPU thread, 1.7x on two).
+            few-channel convolutions (about 1.3x on one CPU thread, 1.7x on two). With
+            ``amp`` and ``fuse`` on the CPU, the convolutions that feed a fused sigmoid and
+            pool run in NCHW all the same, where oneDNN's bfloat16 kernels are faster
+            (:func:`lenet.layout.channels_first_convs`).
         compile: on CUDA, ``torch.compile`` the model (no-op elsewhere); the first step,
             which compiles, is timed separately in ``timings``.
         fuse: train through :func:`lenet.fuse.fuse_sigmoid_pool` (each ``Sigmoid`` followed
             by a 2x2 ``AvgPool2d`` computed as one autograd step, as in d2l's LeNet); the
-            model itself is not changed. The same function up to float rounding.
+            model itself is not changed. The same function up to float rounding. The
+            per-epoch evaluation on ``test`` runs through the same model.
         reuse_memory: call :func:`reuse_freed_memory` first, so that each step's activations
             reuse freed memory instead of fresh pages from the kernel (glibc only; a no-op
             elsewhere). It changes the whole process's malloc, for good.
@@ -398,12 +404,17 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
     x_train, y_train = x_train.to(dev, param_dtype), y_train.to(dev)
     if test is not None:
         test = (test[0].to(param_dtype), test[1])
+    autocast = amp and dev.type in ("cuda", "cpu")
     if channels_last:
         model.to(memory_format=torch.channels_last)
         x_train = x_train.contiguous(memory_format=torch.channels_last)
+        if test is not None:
+            test = (test[0].contiguous(memory_format=torch.channels_last), test[1])
     step_model = fuse_sigmoid_pool(model) if fuse else model
+    if channels_last and autocast and fuse and dev.type == "cpu":   # see lenet.layout
+        step_model = channels_first_convs(step_model, before=SigmoidAvgPool2d)
+    eval_model = step_model
     step_model = torch.compile(step_model) if (cuda and compile) else step_model
-    autocast = amp and dev.type in ("cuda", "cpu")
     opt = _optimizer(model, optimizer, lrs[0], momentum, weight_decay)
     steps = math.ceil(len(y_train) / batch_size)
     sched = _scheduler(opt, schedule, lrs[0], epochs, steps)
@@ -447,7 +458,9 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         history.train_acc.append(float(correct) / len(y_train))
         history.lr.append(float(opt.param_groups[0]["lr"]))
         if test is not None:
-            history.test_acc.append(evaluate(model, test[0], test[1], transform=transform))
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
+                history.test_acc.append(evaluate(eval_model, test[0], test[1],
+                                                 transform=transform))
         if checkpoint is not None:
             extra = {"augment_state": augment.state()} if hasattr(augment, "state") else {}
             save_checkpoint(checkpoint, model, opt, sched, epoch=epoch + 1,
