@@ -177,8 +177,12 @@ def _bf16_sentence(tr: dict) -> str:
             f"{BF16_MIN_SPEEDUP:g}x as fast as in float32 (`has_fast_bf16` measures it), so "
             "the fast path also runs the forward pass and the loss under bfloat16 autocast, "
             "with float32 "
-            "weights and gradients (`amp=True`): "
-            f"{tr['images_per_s']['fit_fast_path']:,.0f} images/s. The test suite checks "
+            "weights and gradients (`amp=True`)"
+            + (", and runs the convolution that feeds the second fused sigmoid and pool (C3) "
+               "in NCHW, where oneDNN's bfloat16 kernels are faster for its shapes "
+               "(`lenet.layout`)" if tr["fast_path"].get("fuse")
+               and tr["fast_path"].get("channels_last") else "")
+            + f": {tr['images_per_s']['fit_fast_path']:,.0f} images/s. The test suite checks "
             "that such a run really computes in bfloat16 and still reaches float32's losses "
             "within 2% (`tests/test_train.py`). ")
 

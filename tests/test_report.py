@@ -287,3 +287,11 @@ def test_the_malloc_lever_and_what_it_says_about_the_bounds(monkeypatch):
             "bound it here.") in page
     cpu.pop("malloc_reused")
     assert "every loop in it" not in _render(monkeypatch, cpu)
+
+
+def test_the_trainer_paragraph_says_c3_runs_in_nchw_only_under_bfloat16(monkeypatch):
+    page = _render(monkeypatch, _new())
+    assert ("(`amp=True`), and runs the convolution that feeds the second fused sigmoid and "
+            "pool (C3) in NCHW, where oneDNN's bfloat16 kernels are faster for its shapes "
+            "(`lenet.layout`):") in page
+    assert "(C3) in NCHW" not in _render(monkeypatch, _new(native_bf16=False))
