@@ -38,6 +38,7 @@ class ChannelsFirstConv2d(nn.Conv2d):
     (its gradient flows back through the copy)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolution of ``x`` made contiguous, with the weight made contiguous."""
         return self._conv_forward(x.contiguous(), self.weight.contiguous(), self.bias)
 
 
