@@ -44,9 +44,8 @@ class ChannelsFirstConv2d(nn.Conv2d):
 
 def _as_channels_first(conv: nn.Conv2d) -> ChannelsFirstConv2d:
     """A :class:`ChannelsFirstConv2d` sharing ``conv``'s attributes, parameters and hooks."""
-    new = ChannelsFirstConv2d.__new__(ChannelsFirstConv2d)
-    new.__dict__.update(conv.__dict__)
-    new._parameters, new._buffers = dict(conv._parameters), dict(conv._buffers)
+    new = with_children(conv, {})
+    new.__class__ = ChannelsFirstConv2d   # a subclass adding only forward
     return new
 
 
@@ -59,10 +58,10 @@ def _wanted(module: nn.Module, min_in_channels: int, before: type | None,
 def _rewrite(module: nn.Module, min_in_channels: int, before: type | None
              ) -> tuple[nn.Module, int]:
     children = list(module.named_children())
+    in_sequence = type(module) is nn.Sequential
     replaced, count = {}, 0
     for i, (name, child) in enumerate(children):
-        after = children[i + 1][1] if type(module) is nn.Sequential and i + 1 < len(children) \
-            else None
+        after = children[i + 1][1] if in_sequence and i + 1 < len(children) else None
         if _wanted(child, min_in_channels, before, after):
             replaced[name], count = _as_channels_first(child), count + 1
             continue
