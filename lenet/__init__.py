@@ -12,6 +12,7 @@ The package behind the book "LeNet from First Principles". The modules, one conc
 * :mod:`lenet.train` -- device-resident training, evaluation, history
 * :mod:`lenet.fuse` -- a sigmoid and the average pool after it as one autograd step
 * :mod:`lenet.layout` -- convolutions run channels-first inside a channels_last model
+* :mod:`lenet.polyphase` -- a convolution, sigmoid and 2x2 pool on the input's four phases
 * :mod:`lenet.sdlm` -- the paper's optimiser, stochastic diagonal Levenberg-Marquardt
 * :mod:`lenet.checkpoint` -- atomic checkpoints, safe loading
 * :mod:`lenet.plot` -- figures shared by the chapters

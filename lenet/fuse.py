@@ -34,10 +34,10 @@ def _is_channels_last(x: torch.Tensor) -> bool:
 
 
 @functools.lru_cache(maxsize=32)
-def _column_pair_mean(c: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """``(2C, C)``: ``[a, b] @ it = (a + b) / 4`` for two adjacent pixels' ``C`` channels."""
-    eye = torch.eye(c, dtype=dtype, device=device)
-    return torch.cat([eye, eye]) * 0.25
+def _block_mean(c: int, blocks: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``(blocks * C, C)`` of ``blocks`` stacked identities / 4: ``[a, b] @ it = (a + b) / 4``
+    for two adjacent pixels' ``C`` channels, ``[a, b, c, d] @ it`` their mean for four."""
+    return torch.eye(c, dtype=dtype, device=device).repeat(blocks, 1) * 0.25
 
 
 @functools.lru_cache(maxsize=32)
@@ -64,7 +64,7 @@ class _SigmoidAvgPool(torch.autograd.Function):
             if s.dtype == torch.bfloat16:
                 # [a, b] @ [I; I] / 4 = (a + b) / 4: oneDNN's bfloat16 matmul, accumulating
                 # in float32, is about 5x faster than an add over runs of C values
-                out = pairs @ _column_pair_mean(c, s.dtype, s.device)
+                out = pairs @ _block_mean(c, 2, s.dtype, s.device)
             else:
                 out = (pairs[:, :c] + pairs[:, c:]).mul_(0.25)
             return out.view(n, h, w, c).permute(0, 3, 1, 2)

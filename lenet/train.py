@@ -47,6 +47,7 @@ from .checkpoint import (
 from .fuse import SigmoidAvgPool2d, fuse_sigmoid_pool
 from .layout import channels_first_convs
 from .models import default_recipe  # noqa: F401 -- moved to lenet.models; old import path
+from .polyphase import polyphase_convs
 from .sdlm import CURVATURE_SAMPLES, SDLM, gauss_newton_diagonal
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -350,8 +351,10 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
             which compiles, is timed separately in ``timings``.
         fuse: train through :func:`lenet.fuse.fuse_sigmoid_pool` (each ``Sigmoid`` followed
             by a 2x2 ``AvgPool2d`` computed as one autograd step, as in d2l's LeNet); the
-            model itself is not changed. The same function up to float rounding. The
-            per-epoch evaluation on ``test`` runs through the same model.
+            model itself is not changed. On the CPU, a convolution with one input channel
+            that feeds such a pair is computed with it on the input's four phases
+            (:func:`lenet.polyphase.polyphase_convs`: LeNet's C1). The same function up to
+            float rounding. The per-epoch evaluation on ``test`` runs through the same model.
         reuse_memory: call :func:`reuse_freed_memory` first, so that each step's activations
             reuse freed memory instead of fresh pages from the kernel (glibc only; a no-op
             elsewhere). It changes the whole process's malloc, for good.
@@ -411,6 +414,8 @@ def fit(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         if test is not None:
             test = (test[0].contiguous(memory_format=torch.channels_last), test[1])
     step_model = fuse_sigmoid_pool(model) if fuse else model
+    if fuse and dev.type == "cpu":   # see lenet.polyphase
+        step_model = polyphase_convs(step_model)
     if channels_last and autocast and fuse and dev.type == "cpu":   # see lenet.layout
         step_model = channels_first_convs(step_model, before=SigmoidAvgPool2d)
     eval_model = step_model
