@@ -49,7 +49,11 @@ ratio is the noise floor), ``compile`` (``torch.compile``, inductor, on top of t
 a failure is caught and its reason reported in ``lever_errors``), ``threads_N`` (the fast
 path on N torch threads), ``unfused`` (the fast path without ``fuse``: torch's sigmoid and
 average-pooling kernels one after the other), ``depthwise_avgpool`` (LeNet's pools as depthwise
-convolutions after a separate sigmoid; the report also sets it against ``unfused``) and
+convolutions after a separate sigmoid; the report also sets it against ``unfused``),
+``wait`` (the d2l comparison once more in a fresh process under each OpenMP wait policy,
+libgomp's default and ``OMP_WAIT_POLICY=ACTIVE``: ``trainer_speedup_vs_d2l_by_wait_policy``,
+``fit_speedup_omp_active_vs_default``, ``d2l_speedup_omp_active_vs_default``; ``omp_wait_policy``
+is this process's own) and
 ``malloc_defaults`` (glibc malloc's own thresholds instead of ``reuse_memory``: timed in fresh
 processes, against the fast path in fresh processes, since the setting cannot be undone; the
 rest of the run has it set from the start, d2l's trainer included). ``lever_train_acc`` is
@@ -306,6 +310,50 @@ def bench_d2l(images: int, test_images: int, epochs: int, repeats: int, threads:
                                "fit_fast_path": results["fit"][-1]}}
 
 
+#: bench_d2l in a process of its own: argv images, test images, epochs, repeats, threads;
+#: prints its result as JSON (malloc set as in the main process).
+_FRESH_D2L = """
+import json, sys
+from benchmarks.cpu import bench_d2l
+from lenet.train import fast_path, reuse_freed_memory
+if fast_path("cpu")["reuse_memory"]:
+    reuse_freed_memory()
+args = [int(a) for a in sys.argv[1:]]
+print(json.dumps(bench_d2l(*args)))
+"""
+
+#: OpenMP's wait policies the d2l comparison runs under: libgomp's default (idle threads
+#: spin a while, then sleep) and ACTIVE (they keep spinning). Read once, when torch loads.
+WAIT_POLICIES = ("default", "ACTIVE")
+
+
+def omp_wait_policy() -> str:
+    """This process's ``OMP_WAIT_POLICY``, ``"default"`` when it is unset."""
+    return os.environ.get("OMP_WAIT_POLICY") or "default"
+
+
+def bench_wait_policies(images: int, test_images: int, epochs: int, repeats: int,
+                        threads: int) -> dict:
+    """:func:`bench_d2l` in a fresh process under each of :data:`WAIT_POLICIES`, d2l's loop
+    and ``fit`` alike: the wait policy is a thread setting of the whole process, which a
+    running process cannot change."""
+    out: dict = {}
+    for policy in WAIT_POLICIES:
+        env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+        if policy != "default":
+            env["OMP_WAIT_POLICY"] = policy
+        result = subprocess.run(
+            [sys.executable, "-c", _FRESH_D2L, *map(str, (images, test_images, epochs,
+                                                          repeats, threads))],
+            cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
+        out[policy] = json.loads(result.strip().splitlines()[-1])
+    fit_s = {p: out[p]["seconds"]["fit_fast_path"]["median"] for p in WAIT_POLICIES}
+    d2l_s = {p: out[p]["seconds"]["d2l_train_ch6"]["median"] for p in WAIT_POLICIES}
+    return {"runs": out, "speedup_vs_d2l": {p: out[p]["speedup"] for p in WAIT_POLICIES},
+            "fit_active_vs_default": fit_s["default"] / fit_s["ACTIVE"],
+            "d2l_active_vs_default": d2l_s["default"] / d2l_s["ACTIVE"]}
+
+
 def _d2l_version() -> str | None:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -384,7 +432,7 @@ def flops_report(matmul: dict, per_s: dict[str, float]) -> dict:
 
 # ---------------------------------------------------------------------------- levers
 
-LEVERS = ("bf16", "compile", "threads", "fuse", "avgpool", "malloc")
+LEVERS = ("bf16", "compile", "threads", "fuse", "avgpool", "malloc", "wait")
 #: Steps on batches of 1 that time a training step's fixed cost (:func:`bench_step_floor`).
 FLOOR_STEPS = 512
 
@@ -752,6 +800,8 @@ def main(argv: list[str] | None = None) -> dict:
                      if args.lever_threads else tuple(sorted({1, max(1, cores // 2)})))
     test_images = args.test_images or max(1, args.images // 6)
     d2l_run = bench_d2l(args.images, test_images, args.epochs, args.repeats, cores)
+    waits = (bench_wait_policies(args.images, test_images, args.epochs, args.repeats, cores)
+             if "wait" in levers else None)
     matmul = bench_matmul(args.matmul_size, args.repeats, cores)
     lenet5 = bench_lenet5(args.images, args.repeats, cores)
     flops = flops_report(matmul, {"lenet": d2l_run["fit_train_images_per_s"],
@@ -804,6 +854,10 @@ def main(argv: list[str] | None = None) -> dict:
         "lever_speedups_vs_fast_path": lever_run["speedups_vs_fast_path"] if lever_run else None,
         "lever_train_acc": lever_run["train_acc_last_epoch"] if lever_run else None,
         "lever_errors": lever_run["errors"] if lever_run else None,
+        "omp_wait_policy": omp_wait_policy(),
+        "trainer_speedup_vs_d2l_by_wait_policy": waits["speedup_vs_d2l"] if waits else None,
+        "fit_speedup_omp_active_vs_default": waits["fit_active_vs_default"] if waits else None,
+        "d2l_speedup_omp_active_vs_default": waits["d2l_active_vs_default"] if waits else None,
         "step_fixed_s": floor["step_s"]["1"],
         "step_s": floor["step_s"][str(BATCH)],
         "step_fixed_fraction": floor["fixed_fraction"],
@@ -827,7 +881,7 @@ def main(argv: list[str] | None = None) -> dict:
         "details": {"trainer": trainer, "trainer_1_thread": trainer1, "conv": conv,
                     "sparse": sparse, "notebooks": notebooks, "d2l": d2l_run,
                     "matmul": matmul, "lenet5": lenet5, "levers": lever_run, "setup": setup,
-                    "step_floor": floor},
+                    "step_floor": floor, "wait_policies": waits},
     }
     if args.out is not None:
         atomic_save_json(summary, args.out)

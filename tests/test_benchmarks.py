@@ -4,6 +4,7 @@ and the accelerator benchmark runs end to end (on the CPU here) with the keys it
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 import torch
@@ -146,3 +147,29 @@ def test_the_step_floor_times_batches_of_one_against_full_batches(monkeypatch):
     step_1, step_256 = result["step_s"]["1"], result["step_s"]["256"]
     assert 0 < step_1 < step_256   # a batch of 256 costs more than a batch of 1
     assert result["fixed_fraction"] == pytest.approx(step_1 / step_256)
+
+
+def test_the_wait_policies_run_d2l_and_fit_in_fresh_processes_of_each_policy(monkeypatch):
+    """Each policy's comparison runs in a process of its own, whose environment sets
+    OMP_WAIT_POLICY=ACTIVE or leaves it unset (whatever this process has)."""
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    seen = []
+
+    def fake_run(cmd, cwd, env, check, capture_output, text):
+        seen.append((env.get("OMP_WAIT_POLICY"), cmd[-5:]))
+        fit_s = 1.0 if env.get("OMP_WAIT_POLICY") == "ACTIVE" else 1.2
+        result = {"seconds": {"fit_fast_path": {"median": fit_s},
+                              "d2l_train_ch6": {"median": 6.0}}, "speedup": 6.0 / fit_s}
+        return subprocess.CompletedProcess(cmd, 0, "log line\n" + json.dumps(result), "")
+
+    monkeypatch.setattr(cpu.subprocess, "run", fake_run)
+    out = cpu.bench_wait_policies(1000, 200, 2, 3, 2)
+    assert seen == [(None, ["1000", "200", "2", "3", "2"]),
+                    ("ACTIVE", ["1000", "200", "2", "3", "2"])]
+    assert out["speedup_vs_d2l"] == {"default": 5.0, "ACTIVE": 6.0}
+    assert out["fit_active_vs_default"] == pytest.approx(1.2)
+    assert out["d2l_active_vs_default"] == 1.0
+    assert cpu.omp_wait_policy() == "PASSIVE"
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    assert cpu.omp_wait_policy() == "default"
+    assert "wait" in cpu.LEVERS

@@ -295,3 +295,19 @@ def test_the_trainer_paragraph_says_c3_runs_in_nchw_only_under_bfloat16(monkeypa
             "pool (C3) in NCHW, where oneDNN's bfloat16 kernels are faster for its shapes "
             "(`lenet.layout`):") in page
     assert "(C3) in NCHW" not in _render(monkeypatch, _new(native_bf16=False))
+
+
+def test_the_wait_policies_are_reported_beside_the_headline(monkeypatch):
+    cpu = _new()
+    assert "OMP_WAIT_POLICY" not in _render(monkeypatch, cpu)   # not measured: not mentioned
+    cpu.update({"omp_wait_policy": "default",
+                "trainer_speedup_vs_d2l_by_wait_policy": {"default": 5.5, "ACTIVE": 6.6},
+                "fit_speedup_omp_active_vs_default": 1.21,
+                "d2l_speedup_omp_active_vs_default": 1.01})
+    page = _render(monkeypatch, cpu)
+    assert ("5.50x under the default and **6.60x** under `ACTIVE` (met there)" in page)
+    assert "`fit` ran 1.21x as fast and d2l's trainer 1.01x" in page
+    assert "The figure above ran under OpenMP's default wait policy." in page
+    assert "7.00x (6.60x in fresh processes under `OMP_WAIT_POLICY=ACTIVE`) |" in page
+    cpu["trainer_speedup_vs_d2l_by_wait_policy"]["ACTIVE"] = 5.9
+    assert "**5.90x** under `ACTIVE` (not met there)" in _render(monkeypatch, cpu)
