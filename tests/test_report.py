@@ -15,7 +15,9 @@ NEW_KEYS = ("trainer_speedup_vs_d2l", "d2l_train_ch6_s", "fit_fast_path_with_eva
             "matmul_size", "train_flop_per_image_6xconn", "lenet_train_vs_fp32_matmul_6xconn",
             "lenet_train_vs_bf16_matmul_6xconn", "lenet5_train_vs_fp32_matmul_6xconn",
             "lenet5_train_vs_bf16_matmul_6xconn", "flop_convention",
-            "lever_speedups_vs_fast_path", "lever_train_acc", "lever_errors", "setup_s")
+            "lever_speedups_vs_fast_path", "lever_train_acc", "lever_errors", "setup_s",
+            "omp_wait_policy", "trainer_speedup_vs_d2l_by_wait_policy",
+            "fit_speedup_omp_active_vs_default", "d2l_speedup_omp_active_vs_default")
 SECTIONS = ("## Goals", "## Against d2l's own trainer", "## How close to the machine",
             "### What bounds them", "## Levers", "## First set-up")
 
@@ -25,7 +27,7 @@ def _old() -> dict:
     cpu = json.loads((report.RESULTS / "cpu_benchmarks.json").read_text())
     for key in NEW_KEYS:
         cpu.pop(key, None)
-    for key in ("d2l", "matmul", "lenet5", "levers", "setup"):
+    for key in ("d2l", "matmul", "lenet5", "levers", "setup", "wait_policies"):
         cpu["details"].pop(key, None)
     return cpu
 
