@@ -136,6 +136,11 @@ def cpu_section(cpu: dict) -> list[str]:
         lines += ["", "| notebook | seconds |", "|---|---|"]
         lines += [f"| `{name}` | {sec:.0f} |"
                   for name, sec in d["notebooks"]["per_notebook_s"].items()]
+        lines += ["", ("Each time covers starting the notebook's kernel and shutting it down. "
+                       "A Python process with torch loaded spends a second or more of its exit "
+                       "collecting garbage; the project's kernel freezes the collector's "
+                       "objects first (`scripts/kernel_spec.py`), which leaves that pass "
+                       "nothing to walk.")]
     lines += ["", "### What made the difference", "", _trainer_sentence(tr, base),
               ("* **im2col** turns the convolution into one matrix product, so NumPy's BLAS "
               "does the work; the naive loop runs one small dot product per output value "
