@@ -19,6 +19,14 @@ def with_children(module: nn.Module, replaced: dict[str, nn.Module]) -> nn.Modul
     return shell
 
 
+def retyped(module: nn.Module, cls: type[nn.Module]) -> nn.Module:
+    """A shallow copy of ``module`` (its attributes, parameters and hooks) as an instance of
+    ``cls``, a subclass of its class that adds only methods."""
+    new = with_children(module, {})
+    new.__class__ = cls
+    return new
+
+
 def is_compiled(model: nn.Module) -> bool:
     """Whether ``model`` is ``torch.compile``'s wrapper (dynamo is imported only if it is in
     use already: importing it costs a second)."""

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ._checks import check_int, check_module, fail
-from ._rewrite import is_compiled, with_children
+from ._rewrite import is_compiled, retyped, with_children
 
 __all__ = ["ChannelsFirstConv2d", "channels_first_convs"]
 
@@ -42,13 +42,6 @@ class ChannelsFirstConv2d(nn.Conv2d):
         return self._conv_forward(x.contiguous(), self.weight.contiguous(), self.bias)
 
 
-def _as_channels_first(conv: nn.Conv2d) -> ChannelsFirstConv2d:
-    """A :class:`ChannelsFirstConv2d` sharing ``conv``'s attributes, parameters and hooks."""
-    new = with_children(conv, {})
-    new.__class__ = ChannelsFirstConv2d   # a subclass adding only forward
-    return new
-
-
 def _wanted(module: nn.Module, min_in_channels: int, before: type | None,
             after: nn.Module | None) -> bool:
     return (type(module) is nn.Conv2d and module.in_channels >= min_in_channels
@@ -63,7 +56,7 @@ def _rewrite(module: nn.Module, min_in_channels: int, before: type | None
     for i, (name, child) in enumerate(children):
         after = children[i + 1][1] if in_sequence and i + 1 < len(children) else None
         if _wanted(child, min_in_channels, before, after):
-            replaced[name], count = _as_channels_first(child), count + 1
+            replaced[name], count = retyped(child, ChannelsFirstConv2d), count + 1
             continue
         new, n = _rewrite(child, min_in_channels, before)
         if n:
@@ -93,6 +86,6 @@ def channels_first_convs(model: nn.Module, min_in_channels: int = 2,
     if is_compiled(model):
         return model
     if _wanted(model, min_in_channels, before, None):   # a bare convolution
-        return _as_channels_first(model)
+        return retyped(model, ChannelsFirstConv2d)
     rewritten, count = _rewrite(model, min_in_channels, before)
     return rewritten if count else model

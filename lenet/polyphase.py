@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_int, check_module, fail
-from ._rewrite import is_compiled, with_children
+from ._rewrite import is_compiled, retyped, with_children
 from .fuse import SigmoidAvgPool2d, _block_mean, sigmoid_avg_pool2d
 
 __all__ = ["PolyphaseConvSigmoidPool2d", "polyphase_convs", "space_to_depth"]
@@ -182,12 +182,6 @@ def _wanted(module: nn.Module, max_in_channels: int, after: nn.Module | None) ->
             and module.padding_mode == "zeros" and not isinstance(module.padding, str))
 
 
-def _as_polyphase(conv: nn.Conv2d) -> PolyphaseConvSigmoidPool2d:
-    new = with_children(conv, {})
-    new.__class__ = PolyphaseConvSigmoidPool2d   # a subclass adding only forward
-    return new
-
-
 def _rewrite(module: nn.Module, max_in_channels: int) -> tuple[nn.Module, int]:
     children = list(module.named_children())
     in_sequence = type(module) is nn.Sequential
@@ -197,7 +191,7 @@ def _rewrite(module: nn.Module, max_in_channels: int) -> tuple[nn.Module, int]:
             continue
         after = children[i + 1][1] if in_sequence and i + 1 < len(children) else None
         if _wanted(child, max_in_channels, after):
-            replaced[name] = _as_polyphase(child)
+            replaced[name] = retyped(child, PolyphaseConvSigmoidPool2d)
             skip = children[i + 1][0]
             replaced[skip], count = nn.Identity(), count + 1
             continue
