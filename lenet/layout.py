@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ._checks import check_int, check_module, fail
-from ._rewrite import is_compiled, retyped, with_children
+from ._rewrite import is_compiled, retyped, rewrite
 
 __all__ = ["ChannelsFirstConv2d", "channels_first_convs"]
 
@@ -46,24 +46,6 @@ def _wanted(module: nn.Module, min_in_channels: int, before: type | None,
             after: nn.Module | None) -> bool:
     return (type(module) is nn.Conv2d and module.in_channels >= min_in_channels
             and (before is None or isinstance(after, before)))
-
-
-def _rewrite(module: nn.Module, min_in_channels: int, before: type | None
-             ) -> tuple[nn.Module, int]:
-    children = list(module.named_children())
-    in_sequence = type(module) is nn.Sequential
-    replaced, count = {}, 0
-    for i, (name, child) in enumerate(children):
-        after = children[i + 1][1] if in_sequence and i + 1 < len(children) else None
-        if _wanted(child, min_in_channels, before, after):
-            replaced[name], count = retyped(child, ChannelsFirstConv2d), count + 1
-            continue
-        new, n = _rewrite(child, min_in_channels, before)
-        if n:
-            replaced[name], count = new, count + n
-    if not count:
-        return module, 0
-    return with_children(module, replaced), count
 
 
 def channels_first_convs(model: nn.Module, min_in_channels: int = 2,
@@ -87,5 +69,10 @@ def channels_first_convs(model: nn.Module, min_in_channels: int = 2,
         return model
     if _wanted(model, min_in_channels, before, None):   # a bare convolution
         return retyped(model, ChannelsFirstConv2d)
-    rewritten, count = _rewrite(model, min_in_channels, before)
-    return rewritten if count else model
+
+    def swap(child: nn.Module, after: nn.Module | None) -> list[nn.Module] | None:
+        if not _wanted(child, min_in_channels, before, after):
+            return None
+        return [retyped(child, ChannelsFirstConv2d)]
+
+    return rewrite(model, swap)[0]

@@ -38,8 +38,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_int, check_module, fail
-from ._rewrite import is_compiled, retyped, with_children
-from .fuse import SigmoidAvgPool2d, _block_mean, sigmoid_avg_pool2d
+from ._rewrite import is_compiled, retyped, rewrite
+from .fuse import SigmoidAvgPool2d, _block_mean, _is_channels_last, sigmoid_avg_pool2d
 
 __all__ = ["PolyphaseConvSigmoidPool2d", "polyphase_convs", "space_to_depth"]
 
@@ -168,10 +168,9 @@ def _stored_channels_last(x: torch.Tensor, weight: torch.Tensor) -> bool:
     ``weight`` has channels_last strides (a one-channel tensor counts when its channel
     stride is 1)."""
     def last(t: torch.Tensor) -> bool:
-        if not t.is_contiguous(memory_format=torch.channels_last):
-            return False
-        return not t.is_contiguous() or (t.shape[1] == 1 and t.stride(1) == 1
-                                         and t.shape[2] * t.shape[3] > 1)
+        one_channel = (t.shape[1] == 1 and t.stride(1) == 1 and t.shape[2] * t.shape[3] > 1
+                       and t.is_contiguous(memory_format=torch.channels_last))
+        return _is_channels_last(t) or one_channel
     return last(x) or last(weight)
 
 
@@ -180,27 +179,6 @@ def _wanted(module: nn.Module, max_in_channels: int, after: nn.Module | None) ->
             and type(after) is SigmoidAvgPool2d and module.stride == (1, 1)
             and module.dilation == (1, 1) and module.groups == 1
             and module.padding_mode == "zeros" and not isinstance(module.padding, str))
-
-
-def _rewrite(module: nn.Module, max_in_channels: int) -> tuple[nn.Module, int]:
-    children = list(module.named_children())
-    in_sequence = type(module) is nn.Sequential
-    replaced, count, skip = {}, 0, None
-    for i, (name, child) in enumerate(children):
-        if name == skip:
-            continue
-        after = children[i + 1][1] if in_sequence and i + 1 < len(children) else None
-        if _wanted(child, max_in_channels, after):
-            replaced[name] = retyped(child, PolyphaseConvSigmoidPool2d)
-            skip = children[i + 1][0]
-            replaced[skip], count = nn.Identity(), count + 1
-            continue
-        new, n = _rewrite(child, max_in_channels)
-        if n:
-            replaced[name], count = new, count + n
-    if not count:
-        return module, 0
-    return with_children(module, replaced), count
 
 
 def polyphase_convs(model: nn.Module, max_in_channels: int = 1) -> nn.Module:
@@ -219,5 +197,10 @@ def polyphase_convs(model: nn.Module, max_in_channels: int = 1) -> nn.Module:
     max_in_channels = check_int("max_in_channels", max_in_channels)
     if is_compiled(model):
         return model
-    rewritten, count = _rewrite(model, max_in_channels)
-    return rewritten if count else model
+
+    def swap(child: nn.Module, after: nn.Module | None) -> list[nn.Module] | None:
+        if not _wanted(child, max_in_channels, after):
+            return None
+        return [retyped(child, PolyphaseConvSigmoidPool2d), nn.Identity()]   # conv, pool
+
+    return rewrite(model, swap)[0]
