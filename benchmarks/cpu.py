@@ -16,7 +16,8 @@ with 4 workers, d2l's default; same ``LeNet``, batch 256, same images, torch on 
 at batch 256, one thread), ``im2col_vs_naive_speedup`` (:func:`lenet.ops.conv2d_naive` /
 im2col, per image: the naive loop runs on a small batch and is scaled to 256),
 ``sparse_c3_vs_masked_dense`` (:class:`lenet.layers.SparseConv2d` / dense conv times a mask,
-forward + backward), ``notebooks_total_s`` (with ``--notebooks``, else null).
+forward + backward), ``notebooks_total_s`` (with ``--notebooks``, else null; the kernel's
+own start and exit, the project's against the plain one, are in ``details.notebooks.kernel``).
 
 Against the real peer: ``trainer_speedup_vs_d2l`` is the whole wall time of d2l's own
 ``d2l.train_ch6`` (``from d2l import torch as d2l``, d2l 1.0.3: its DataLoaders with
@@ -719,6 +720,52 @@ def bench_sparse(repeats: int) -> dict:
             "ratio": statistics.median(s) / statistics.median(d)}
 
 
+#: The kernel ``python -m ipykernel install`` writes (``{python}`` is this interpreter).
+PLAIN_KERNEL_ARGV = ["{python}", "-Xfrozen_modules=off", "-m", "ipykernel_launcher",
+                     "-f", "{connection_file}"]
+
+
+def bench_kernel(repeats: int = 3) -> dict:
+    """A notebook run's fixed cost: seconds from starting a kernel to its answer to
+    ``kernel_info`` (``ready_s``), and from the shutdown request after ``import torch`` to
+    the process's exit (``exit_s``), for the project's kernel (``scripts/kernel_spec.py``:
+    no debugger, ``gc.freeze`` at exit) and the plain one (:data:`PLAIN_KERNEL_ARGV`),
+    ``repeats`` of each in turns; medians."""
+    import importlib.util
+
+    from jupyter_client.manager import KernelManager
+
+    spec = importlib.util.spec_from_file_location("kernel_spec",
+                                                  ROOT / "scripts" / "kernel_spec.py")
+    kernel_spec = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(kernel_spec)
+    plain = [sys.executable if a == "{python}" else a for a in PLAIN_KERNEL_ARGV]
+    argvs = {"project": kernel_spec.project_argv(plain), "plain": plain}
+    env = {k: v for k, v in os.environ.items() if k != kernel_spec.DEBUGGER_VARIABLE}
+    times = {name: {"ready_s": [], "exit_s": []} for name in argvs}
+    for _ in range(repeats):
+        for name, argv in argvs.items():
+            km = KernelManager(kernel_name="python3")
+            km.kernel_spec.argv = argv
+            start = time.perf_counter()
+            km.start_kernel(env=env, cwd=str(ROOT / "notebooks"))
+            kc = km.client()
+            kc.start_channels()
+            try:
+                kc.wait_for_ready(timeout=120)
+                times[name]["ready_s"].append(time.perf_counter() - start)
+                reply = kc.execute_interactive("import torch", timeout=120)
+                if reply["content"]["status"] != "ok":
+                    raise RuntimeError(f"kernel {name}: import torch failed: {reply}")
+            finally:
+                kc.stop_channels()
+                start = time.perf_counter()
+                km.shutdown_kernel(now=False)
+                times[name]["exit_s"].append(time.perf_counter() - start)
+    return {name: {k: statistics.median(v) for k, v in t.items()} | {"repeats": repeats}
+            for name, t in times.items()}
+
+
 def bench_notebooks() -> dict:
     import nbformat
     from nbclient import NotebookClient
@@ -730,7 +777,7 @@ def bench_notebooks() -> dict:
         NotebookClient(nb, timeout=600, kernel_name="python3",
                        resources={"metadata": {"path": str(path.parent)}}).execute()
         times[path.name] = time.perf_counter() - start
-    return {"per_notebook_s": times, "total_s": sum(times.values())}
+    return {"per_notebook_s": times, "total_s": sum(times.values()), "kernel": bench_kernel()}
 
 
 def machine() -> str:
@@ -839,6 +886,11 @@ def main(argv: list[str] | None = None) -> dict:
                       conv[name]["naive_s_scaled"])]
     lines += [row("C3 SparseConv2d fwd+bwd", sparse["sparse_s"]),
               row("C3 dense conv x mask fwd+bwd", sparse["masked_dense_s"])]
+    if notebooks:
+        lines += [f"| kernel {name}: {what} | {k[key]:.4g} | - | - | {k['repeats']} |"
+                  for name, k in notebooks["kernel"].items()
+                  for key, what in (("ready_s", "start until ready"),
+                                    ("exit_s", "shutdown after import torch"))]
     print("\n".join(lines), file=sys.stderr)
     summary = {
         "trainer_speedup_vs_d2l": d2l_run["speedup"],

@@ -136,11 +136,7 @@ def cpu_section(cpu: dict) -> list[str]:
         lines += ["", "| notebook | seconds |", "|---|---|"]
         lines += [f"| `{name}` | {sec:.0f} |"
                   for name, sec in d["notebooks"]["per_notebook_s"].items()]
-        lines += ["", ("Each time covers starting the notebook's kernel and shutting it down. "
-                       "A Python process with torch loaded spends a second or more of its exit "
-                       "collecting garbage; the project's kernel freezes the collector's "
-                       "objects first (`scripts/kernel_spec.py`), which leaves that pass "
-                       "nothing to walk.")]
+        lines += ["", _kernel_sentence(d["notebooks"].get("kernel"))]
     lines += ["", "### What made the difference", "", _trainer_sentence(tr, base),
               ("* **im2col** turns the convolution into one matrix product, so NumPy's BLAS "
               "does the work; the naive loop runs one small dot product per output value "
@@ -192,6 +188,26 @@ def _bf16_sentence(tr: dict) -> str:
             + f": {tr['images_per_s']['fit_fast_path']:,.0f} images/s. The test suite checks "
             "that such a run really computes in bfloat16 and still reaches float32's losses "
             "within 2% (`tests/test_train.py`). ")
+
+
+def _kernel_sentence(kernel: dict | None) -> str:
+    """What a notebook's time covers, and what the project's kernel does about its fixed
+    costs, with the measured starts and exits when the run has them."""
+    if kernel:
+        p, q = kernel["project"], kernel["plain"]
+        start = (f": ready for its first cell {p['ready_s']:.2f} s after it is started, "
+                 f"against {q['ready_s']:.2f} s for the kernel `ipykernel install` writes")
+        exit_ = (f": {p['exit_s']:.2f} s from the shutdown request to the exit after "
+                 f"`import torch`, against {q['exit_s']:.2f} s")
+    else:
+        start = exit_ = ""
+    return ("Each time covers starting the notebook's kernel and shutting it down, and the "
+            "project's kernel (`scripts/kernel_spec.py`) shortens both. It starts without "
+            "ipykernel's debugger, whose import is most of a plain kernel's start and which "
+            "executing a notebook never uses (`LENET_KERNEL_DEBUGGER=1` keeps it for "
+            f"JupyterLab's visual debugger){start}. A Python process with torch loaded "
+            "spends much of its exit collecting garbage; the project's kernel freezes the "
+            f"collector's objects first, which leaves those passes nothing to walk{exit_}.")
 
 
 def _sparse_sentence(ratio: float) -> str:

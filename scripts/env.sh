@@ -34,8 +34,9 @@ sphinx.application, jupyter_book.cli.main, myst_nb, ipykernel.kernelapp, nbval, 
       --display-name "Python 3 (lenet)" >/dev/null
   echo "$WANT" >"$STAMP"
 fi
-# The kernel skips the garbage collection that slows its exit (about 1.2 s per notebook run;
-# see scripts/kernel_spec.py). Idempotent, so an existing .venv gets it too.
+# The kernel starts without the debugger (0.5 s; LENET_KERNEL_DEBUGGER=1 keeps it) and skips
+# the garbage collection that slows its exit (1.2 s per notebook run; see
+# scripts/kernel_spec.py). Idempotent, so an existing .venv gets it too.
 "$VENV/bin/python" "$ROOT/scripts/kernel_spec.py" \
     "$VENV/share/jupyter/kernels/python3/kernel.json"
 

@@ -5,13 +5,15 @@
 # Chromium (installed from Debian by the check itself when missing).
 #
 # The stages share the machine instead of taking turns. pytest runs two pytest-xdist
-# workers; nbval and the Chinese build each run every notebook, in their own process. nbval
-# stores each notebook that passes, with the outputs it just produced, in the English build's
-# execution cache (scripts/nbval_cache.py), and the English build starts when nbval ends: it
-# takes those outputs instead of running the notebooks a third time, and runs any notebook
-# that nbval did not pass itself, so a notebook that raises still fails it. The browser check
-# starts as soon as both builds are done. pytest, which ends well before the browser check
-# can start, runs at a lower priority (nice), so that the builds on the way to it go first.
+# workers; nbval and the Chinese build each run every notebook, in their own process and in
+# the project's kernel (the venv's python3, found first via JUPYTER_PATH; see
+# scripts/kernel_spec.py). nbval stores each notebook that passes, with the outputs it just
+# produced, in the English build's execution cache (scripts/nbval_cache.py), and the English
+# build starts when nbval ends: it takes those outputs instead of running the notebooks a
+# third time, and runs any notebook that nbval did not pass itself, so a notebook that
+# raises still fails it. The browser check starts as soon as both builds are done. pytest,
+# which ends well before the browser check can start, runs at a lower priority (nice), so
+# that the builds on the way to it go first.
 # A notebook pins its own thread count, so its numbers do not depend on what else runs; idle
 # OpenMP threads sleep instead of spinning (OMP_WAIT_POLICY=PASSIVE, set by env.sh), so that
 # processes sharing the cores do not slow each other down.
@@ -45,7 +47,7 @@ finish() {  # finish NAME TITLE: wait for NAME, print its log and how it ended
 echo "==> running stages 1-3 side by side (logs in $LOGS), then stage 4"
 start pytest nice -n 10 python -m pytest tests -q -p no:cacheprovider -n 2 --durations=25
 start nbval env PYTHONPATH="$ROOT/scripts${PYTHONPATH:+:$PYTHONPATH}" \
-    python -m pytest --nbval --nbval-current-env --nbval-cell-timeout=600 -q \
+    python -m pytest --nbval --nbval-kernel-name python3 --nbval-cell-timeout=600 -q \
     --nbval-sanitize-with "$ROOT/scripts/nbval_sanitize.cfg" -p no:cacheprovider -p nbval_cache --nbval-cache-into "$ROOT/_build/.jupyter_cache" notebooks
 start build_zh_CN python scripts/i18n.py build --strict
 

@@ -173,3 +173,12 @@ def test_the_wait_policies_run_d2l_and_fit_in_fresh_processes_of_each_policy(mon
     monkeypatch.delenv("OMP_WAIT_POLICY")
     assert cpu.omp_wait_policy() == "default"
     assert "wait" in cpu.LEVERS
+
+
+def test_the_kernel_benchmark_starts_and_stops_both_kernels():
+    k = cpu.bench_kernel(repeats=1)
+    assert set(k) == {"project", "plain"}
+    for name in k:
+        assert set(k[name]) == {"ready_s", "exit_s", "repeats"}
+        assert k[name]["repeats"] == 1
+        assert 0 < k[name]["ready_s"] < 120 and 0 < k[name]["exit_s"] < 120

@@ -313,3 +313,20 @@ def test_the_wait_policies_are_reported_beside_the_headline(monkeypatch):
     assert "7.00x (6.60x in fresh processes under `OMP_WAIT_POLICY=ACTIVE`) |" in page
     cpu["trainer_speedup_vs_d2l_by_wait_policy"]["ACTIVE"] = 5.9
     assert "**5.90x** under `ACTIVE` (not met there)" in _render(monkeypatch, cpu)
+
+
+def test_the_kernel_sentence_quotes_the_measured_starts_and_exits(monkeypatch):
+    cpu = _new()
+    cpu["details"]["notebooks"].pop("kernel", None)
+    page = _render(monkeypatch, cpu)
+    assert ("starts without ipykernel's debugger, whose import is most of a plain kernel's "
+            "start and which executing a notebook never uses (`LENET_KERNEL_DEBUGGER=1` keeps "
+            "it for JupyterLab's visual debugger). A Python" in page)   # not measured: no figures
+    cpu["details"]["notebooks"]["kernel"] = {
+        "project": {"ready_s": 0.61, "exit_s": 0.4, "repeats": 3},
+        "plain": {"ready_s": 1.14, "exit_s": 1.73, "repeats": 3}}
+    page = _render(monkeypatch, cpu)
+    assert ("ready for its first cell 0.61 s after it is started, against 1.14 s for the "
+            "kernel `ipykernel install` writes." in page)
+    assert ("nothing to walk: 0.40 s from the shutdown request to the exit after "
+            "`import torch`, against 1.73 s." in page)
