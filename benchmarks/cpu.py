@@ -720,16 +720,11 @@ def bench_sparse(repeats: int) -> dict:
             "ratio": statistics.median(s) / statistics.median(d)}
 
 
-#: The kernel ``python -m ipykernel install`` writes (``{python}`` is this interpreter).
-PLAIN_KERNEL_ARGV = ["{python}", "-Xfrozen_modules=off", "-m", "ipykernel_launcher",
-                     "-f", "{connection_file}"]
-
-
 def bench_kernel(repeats: int = 3) -> dict:
     """A notebook run's fixed cost: seconds from starting a kernel to its answer to
     ``kernel_info`` (``ready_s``), and from the shutdown request after ``import torch`` to
     the process's exit (``exit_s``), for the project's kernel (``scripts/kernel_spec.py``:
-    no debugger, ``gc.freeze`` at exit) and the plain one (:data:`PLAIN_KERNEL_ARGV`),
+    no debugger, ``gc.freeze`` at exit) and the plain one ``ipykernel install`` writes,
     ``repeats`` of each in turns; medians."""
     import importlib.util
 
@@ -739,7 +734,7 @@ def bench_kernel(repeats: int = 3) -> dict:
                                                   ROOT / "scripts" / "kernel_spec.py")
     kernel_spec = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(kernel_spec)
-    plain = [sys.executable if a == "{python}" else a for a in PLAIN_KERNEL_ARGV]
+    plain = kernel_spec.installed_argv(sys.executable)
     argvs = {"project": kernel_spec.project_argv(plain), "plain": plain}
     env = {k: v for k, v in os.environ.items() if k != kernel_spec.DEBUGGER_VARIABLE}
     times = {name: {"ready_s": [], "exit_s": []} for name in argvs}

@@ -55,6 +55,13 @@ launch_new_instance()
 """
 
 
+def installed_argv(python: str) -> list[str]:
+    """The ``argv`` that ``python -m ipykernel install`` writes for the interpreter
+    ``python`` (Python 3.11 or later, where it turns frozen modules off for the debugger)."""
+    return [python, "-Xfrozen_modules=off", "-m", "ipykernel_launcher", "-f",
+            "{connection_file}"]
+
+
 def project_argv(argv: list[str]) -> list[str]:
     """The kernel's ``argv`` with ``-m ipykernel_launcher`` (or an older :data:`LAUNCH`)
     replaced by ``-c LAUNCH``, and :data:`FAST_EXIT` once, before ``-f {connection_file}``.

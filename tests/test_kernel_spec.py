@@ -16,9 +16,14 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import kernel_spec  # noqa: E402
 
-# what `python -m ipykernel install` writes
-ARGV = ["/venv/bin/python", "-Xfrozen_modules=off", "-m", "ipykernel_launcher", "-f",
-        "{connection_file}"]
+ARGV = kernel_spec.installed_argv("/venv/bin/python")
+
+
+def test_installed_argv_is_what_ipykernel_install_writes(tmp_path):
+    subprocess.run([sys.executable, "-m", "ipykernel", "install", "--prefix", str(tmp_path),
+                    "--name", "probe"], check=True, capture_output=True)
+    spec = json.loads((tmp_path / "share/jupyter/kernels/probe/kernel.json").read_text())
+    assert spec["argv"] == kernel_spec.installed_argv(sys.executable)
 
 
 def test_the_launcher_replaces_ipykernel_launcher_and_the_exit_option_comes_once():
@@ -73,9 +78,7 @@ def _kernel_run(env: dict[str, str]) -> tuple[list[str], str]:
     from jupyter_client.manager import KernelManager
 
     km = KernelManager(kernel_name="python3")
-    km.kernel_spec.argv = kernel_spec.project_argv(
-        [sys.executable, "-Xfrozen_modules=off", "-m", "ipykernel_launcher",
-         "-f", "{connection_file}"])
+    km.kernel_spec.argv = kernel_spec.project_argv(kernel_spec.installed_argv(sys.executable))
     km.start_kernel(env=env)
     kc = km.client()
     kc.start_channels()
